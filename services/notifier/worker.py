@@ -1,0 +1,149 @@
+"""vigie.actions -> deliveries (once per idempotency key) -> notifications.results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import httpx
+from fastapi import APIRouter
+
+from services.notifier import store
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.sender import WebhookSender
+from services.notifier.settings import NotifierSettings
+from shared.bus import Message
+from shared.codec import decoder, to_message
+from shared.events import Action, DeliveryOutcome, DeliveryResult, derive_id
+from shared.logs import trace
+from shared.metrics import StageMetrics
+from shared.runtime import Runtime
+from shared.settings import secret_values
+from shared.stage import Decoded, Stage, dlq_message
+from shared.topics import ACTIONS, NOTIFICATION_RESULTS
+
+log = logging.getLogger(__name__)
+
+GROUP = "vigie-notifier"
+
+
+class MissingSecret(ValueError):
+    pass
+
+
+class NotifierComponent:
+    name = "notifier"
+
+    def __init__(self, settings: NotifierSettings) -> None:
+        self._settings = settings
+        self._secrets = secret_values(settings.webhook_signing_secret)
+        if not self._secrets:
+            raise MissingSecret("VIGIE_WEBHOOK_SIGNING_SECRET is required to sign webhooks")
+        self._runtime: Runtime | None = None
+        self._stage: Stage[Action] | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._sender: WebhookSender | None = None
+        self._metrics: NotifierMetrics | None = None
+
+    def routes(self) -> APIRouter | None:
+        return None
+
+    async def start(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._metrics = NotifierMetrics(runtime.registry)
+        self._client = httpx.AsyncClient(
+            timeout=self._settings.delivery_timeout_s, follow_redirects=False
+        )
+        self._sender = WebhookSender(
+            self._client,
+            secrets=self._secrets,
+            console_url=self._settings.console_url,
+            attempts=self._settings.delivery_attempts,
+            backoff_base_s=self._settings.delivery_backoff_s,
+            clock=runtime.clock,
+            metrics=self._metrics,
+        )
+        await runtime.bus.ensure_topics([NOTIFICATION_RESULTS])
+        self._stage = Stage(
+            name="notifier",
+            bus=runtime.bus,
+            topics=[ACTIONS],
+            group=GROUP,
+            decode=decoder(Action),
+            process=self._process,
+            metrics=StageMetrics.for_registry(runtime.registry),
+            batch_size=self._settings.notifier_batch_size,
+        )
+        await self._stage.start()
+
+    async def stop(self) -> None:
+        if self._stage is not None:
+            await self._stage.stop()
+        if self._client is not None:
+            await self._client.aclose()
+
+    def ready(self) -> bool:
+        return self._stage is not None and self._stage.running
+
+    async def _process(self, batch: Sequence[Decoded[Action]]) -> list[Message]:
+        results = await asyncio.gather(*(self._deliver(item) for item in batch))
+        return [message for messages in results for message in messages]
+
+    async def _deliver(self, item: Decoded[Action]) -> list[Message]:
+        assert self._runtime is not None and self._sender is not None and self._metrics
+        action, runtime = item.event, self._runtime
+        channel = action.receiver.channel.value
+        with trace(action.trace_id):
+            row = await store.claim(runtime.engine, action, runtime.clock())
+            if row.status != store.PENDING:
+                # Already delivered or given up on: a redelivered action is not sent again.
+                self._metrics.deliveries.labels(channel, "duplicate").inc()
+                return [self._result(action, row.status, row.attempts, row.status_code, row.error)]
+            outcome = await self._sender.send(action)
+            status = store.DELIVERED if outcome.delivered else store.FAILED
+            await store.finish(
+                runtime.engine,
+                action,
+                status=status,
+                attempts=outcome.attempts,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                now=runtime.clock(),
+            )
+            self._metrics.deliveries.labels(channel, status).inc()
+            if outcome.delivered:
+                log.info("delivered", extra={"fields": {"receiver": action.receiver.name}})
+            else:
+                log.warning(
+                    "delivery failed",
+                    extra={"fields": {"receiver": action.receiver.name, "error": outcome.error}},
+                )
+            messages = [
+                self._result(action, status, outcome.attempts, outcome.status_code, outcome.error)
+            ]
+            if not outcome.delivered:
+                reason = f"delivery failed after {outcome.attempts} attempt(s): {outcome.error}"
+                messages.append(dlq_message(item.record, reason, "notifier"))
+            return messages
+
+    @staticmethod
+    def _result(
+        action: Action, status: str, attempts: int, status_code: int | None, error: str | None
+    ) -> Message:
+        result = DeliveryResult(
+            event_id=derive_id("delivery-result", action.action_id),
+            trace_id=action.trace_id,
+            occurred_at=action.occurred_at,
+            action_id=action.action_id,
+            case_id=action.case_id,
+            receiver=action.receiver.name,
+            channel=action.receiver.channel,
+            outcome=DeliveryOutcome.DELIVERED
+            if status == store.DELIVERED
+            else DeliveryOutcome.FAILED,
+            attempts=attempts,
+            status_code=status_code,
+            error=error,
+        )
+        return to_message(NOTIFICATION_RESULTS, result, key=action.action_id)

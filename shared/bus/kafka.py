@@ -1,0 +1,155 @@
+"""The bus on Apache Kafka, through aiokafka.
+
+The producer is idempotent with ``acks=all``; ``publish`` awaits every delivery future, so a
+caller that returns success has its messages on the broker. Consumers never auto-commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from shared.bus.protocol import BusUnavailable, Message, Record, commit_positions
+
+log = logging.getLogger(__name__)
+
+
+class KafkaBus:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        partitions: int = 3,
+        replication_factor: int = 1,
+        publish_timeout_s: float = 10.0,
+        linger_ms: int = 1,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._partitions = partitions
+        self._replication = replication_factor
+        self._publish_timeout_s = publish_timeout_s
+        self._linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=self._linger_ms,
+            request_timeout_ms=int(self._publish_timeout_s * 1000),
+        )
+        await producer.start()
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ping(self) -> bool:
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            client = producer.client
+            return bool(await asyncio.wait_for(client.fetch_all_metadata(), 5.0))
+        except (KafkaError, OSError, TimeoutError):
+            return False
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if not missing:
+                return
+            new = [NewTopic(t, self._partitions, self._replication) for t in missing]
+            # Another service may have created it first.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+        finally:
+            await admin.close()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        producer = self._producer
+        if producer is None:
+            raise BusUnavailable("producer not started")
+        try:
+            futures = [
+                await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers) or None)
+                for m in messages
+            ]
+            await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            raise BusUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
+
+    async def consumer(self, topics: Sequence[str], *, group: str) -> KafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            max_poll_interval_ms=300_000,
+        )
+        await consumer.start()
+        return KafkaConsumer(consumer)
+
+
+class KafkaConsumer:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+
+    async def poll(self, *, max_records: int, timeout_s: float) -> list[Record]:
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=max_records
+        )
+        out: list[Record] = []
+        for tp, messages in batches.items():
+            for m in messages:
+                out.append(
+                    Record(
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=m.offset,
+                        key=m.key,
+                        value=m.value,
+                        headers=tuple(m.headers or ()),
+                        timestamp_ms=m.timestamp,
+                    )
+                )
+        return out
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        offsets = {
+            TopicPartition(topic, partition): offset
+            for (topic, partition), offset in commit_positions(records).items()
+        }
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced while we worked: another member will get these records
+            # again. Our output is already acknowledged and idempotent downstream.
+            log.warning("commit failed after a rebalance; records will be redelivered")
+
+    async def close(self) -> None:
+        await self._consumer.stop()

@@ -1,0 +1,103 @@
+"""The HTTP shell every service shares: /healthz, /readyz, /metrics and a lifespan that
+starts and stops the service's components (Kafka stages, HTTP routes) in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.runtime import Runtime
+from shared.storage.engine import ping as db_ping
+
+
+class Component(Protocol):
+    """A part of a service: it may serve routes and run background work."""
+
+    name: str
+
+    def routes(self) -> APIRouter | None: ...
+
+    async def start(self, runtime: Runtime) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def ready(self) -> bool: ...
+
+
+def health_routes(state: ServiceState) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process answers.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: broker, database and every component are up.")
+    async def readyz() -> JSONResponse:
+        checks = await state.checks()
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics.", include_in_schema=False)
+    async def metrics() -> Response:
+        runtime = state.runtime
+        body = generate_latest(runtime.registry) if runtime else b""
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class ServiceState:
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self.components: list[Component] = []
+
+    async def checks(self) -> dict[str, bool]:
+        runtime = self.runtime
+        if runtime is None:
+            return {"started": False}
+        checks = {"broker": await runtime.bus.ping(), "database": await db_ping(runtime.engine)}
+        for component in self.components:
+            checks[component.name] = component.ready()
+        return checks
+
+
+def service_app(
+    *,
+    title: str,
+    open_runtime: Callable[[], Awaitable[Runtime]],
+    components: Sequence[Component],
+    description: str = "",
+    version: str = "0.1.0",
+) -> FastAPI:
+    """A FastAPI app whose lifespan opens the runtime, then starts each component."""
+    state = ServiceState()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime()
+        state.runtime = runtime
+        started: list[Component] = []
+        try:
+            for component in components:
+                await component.start(runtime)
+                started.append(component)
+            state.components = started
+            yield
+        finally:
+            for component in reversed(started):
+                await component.stop()
+            await runtime.close()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.include_router(health_routes(state))
+    for component in components:
+        routes = component.routes()
+        if routes is not None:
+            app.include_router(routes)
+    app.state.vigie = state
+    return app

@@ -1,0 +1,218 @@
+"""The loop every Kafka stage runs: poll -> decode -> process -> publish -> commit.
+
+A stage supplies ``decode`` (bytes to a typed event; a failure marks the record as poison)
+and ``process`` (a batch of events to the messages to publish, doing its idempotent
+writes on the way). The loop owns the rules that keep delivery at-least-once:
+
+- offsets are committed only after every output message is acknowledged by the broker;
+- a poison record goes to ``<topic>.dlq`` with the reason and its source position in the
+  headers, and never blocks its partition;
+- an infrastructure failure (broker, database, network) is retried with backoff, on the
+  same batch, forever: nothing is committed, nothing is dropped;
+- any other failure of a batch is narrowed down record by record, and only the record that
+  fails on its own goes to the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from shared.bus import Bus, BusUnavailable, Consumer, Message, Record
+from shared.logs import trace
+from shared.metrics import StageMetrics
+from shared.topics import dlq
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RECOVERABLE: tuple[type[BaseException], ...] = (
+    BusUnavailable,
+    OSError,
+    TimeoutError,
+    OperationalError,
+    InterfaceError,
+    httpx.TransportError,
+)
+
+
+def is_recoverable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, RECOVERABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[T]):
+    record: Record
+    event: T
+
+
+class PoisonRecord(Exception):
+    """A record this stage can never process: it goes to the DLQ with this reason."""
+
+
+def dlq_message(record: Record, reason: str, stage: str) -> Message:
+    headers = tuple(h for h in record.headers if not h[0].startswith("vigie-dlq-")) + (
+        ("vigie-dlq-reason", reason[:1000].encode()),
+        ("vigie-dlq-stage", stage.encode()),
+        ("vigie-dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+    )
+    return Message(topic=dlq(record.topic), value=record.value, key=record.key, headers=headers)
+
+
+def trace_id_of(record: Record) -> str | None:
+    value = record.header("trace_id")
+    return value.decode(errors="replace") if value else None
+
+
+class Stage(Generic[T]):
+    def __init__(
+        self,
+        *,
+        name: str,
+        bus: Bus,
+        topics: Sequence[str],
+        group: str,
+        decode: Callable[[Record], T],
+        process: Callable[[Sequence[Decoded[T]]], Awaitable[Sequence[Message]]],
+        metrics: StageMetrics,
+        batch_size: int = 200,
+        poll_timeout_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._bus = bus
+        self._topics = tuple(topics)
+        self._group = group
+        self._decode = decode
+        self._process = process
+        self._metrics = metrics
+        self._batch_size = batch_size
+        self._poll_timeout_s = poll_timeout_s
+        self._max_backoff_s = max_backoff_s
+        self._consumer: Consumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.running = False
+
+    async def start(self) -> None:
+        await self._bus.ensure_topics(self._topics + tuple(dlq(t) for t in self._topics))
+        self._consumer = await self._bus.consumer(self._topics, group=self._group)
+        self._task = asyncio.create_task(self._run(), name=f"stage:{self.name}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 15.0)
+            except TimeoutError:
+                self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.close()
+        self.running = False
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        self.running = True
+        try:
+            while not self._stopping.is_set():
+                records = await consumer.poll(
+                    max_records=self._batch_size, timeout_s=self._poll_timeout_s
+                )
+                if not records:
+                    continue
+                started = time.perf_counter()
+                if await self._handle_until_done(records):
+                    await consumer.commit(records)
+                    self._metrics.seconds.labels(self.name).observe(time.perf_counter() - started)
+        except Exception:
+            # A stage that cannot go on must not leave a process that looks alive: ask the
+            # process to stop so that its supervisor restarts it from the committed offsets.
+            log.critical("stage %s stopped on an unexpected error", self.name, exc_info=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
+        finally:
+            self.running = False
+
+    async def _handle_until_done(self, records: Sequence[Record]) -> bool:
+        """Process a batch, retrying infrastructure failures; False if stopped meanwhile."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._handle(records)
+                return True
+            except Exception as exc:
+                if not is_recoverable(exc):
+                    raise
+                self._metrics.records.labels(self.name, "retry").inc(len(records))
+                log.warning(
+                    "stage %s: %s, retrying in %.1fs",
+                    self.name,
+                    type(exc).__name__,
+                    backoff,
+                    extra={"fields": {"error": str(exc)[:300]}},
+                )
+            try:
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+                return False
+            except TimeoutError:
+                backoff = min(backoff * 2, self._max_backoff_s)
+
+    async def _handle(self, records: Sequence[Record]) -> None:
+        decoded: list[Decoded[T]] = []
+        poison: list[Message] = []
+        for record in records:
+            try:
+                decoded.append(Decoded(record, self._decode(record)))
+            except (ValidationError, ValueError, PoisonRecord) as exc:
+                poison.append(dlq_message(record, f"undecodable: {exc}", self.name))
+        try:
+            out = list(await self._process(decoded)) if decoded else []
+        except Exception as exc:
+            if is_recoverable(exc):
+                raise
+            out = await self._isolate(decoded, poison)
+        await self._bus.publish(out + poison)
+        for message in out:
+            self._metrics.published.labels(message.topic).inc()
+        self._metrics.records.labels(self.name, "dlq").inc(len(poison))
+        self._metrics.records.labels(self.name, "ok").inc(len(records) - len(poison))
+
+    async def _isolate(self, decoded: Sequence[Decoded[T]], poison: list[Message]) -> list[Message]:
+        """Process one record at a time so a single bad record cannot take its batch down."""
+        out: list[Message] = []
+        for item in decoded:
+            try:
+                out.extend(await self._process([item]))
+            except Exception as exc:
+                if is_recoverable(exc):
+                    raise
+                self._log_poison(item.record, exc)
+                poison.append(dlq_message(item.record, _reason(exc), self.name))
+        return out
+
+    def _log_poison(self, record: Record, exc: BaseException) -> None:
+        with trace(trace_id_of(record)):
+            log.error(
+                "stage %s: record sent to the DLQ",
+                self.name,
+                exc_info=exc,
+                extra={"fields": {"source": f"{record.topic}/{record.partition}/{record.offset}"}},
+            )
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

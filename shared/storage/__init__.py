@@ -1,0 +1,1 @@
+"""PostgreSQL (SQLite in the embedded mode) through SQLAlchemy 2 async."""

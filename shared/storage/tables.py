@@ -1,0 +1,158 @@
+"""The schema. One database, one migration history; each table has one writer service.
+
+Every write the pipeline makes is idempotent by a unique key, so at-least-once
+redelivery from Kafka never duplicates a row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")
+UTCDateTime = DateTime(timezone=True)
+
+# Written by the classifier: every revision of every comment it saw.
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("platform", String(64), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("comment_id", String(256), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("post_id", String(256), nullable=False),
+    Column("parent_id", String(256)),
+    Column("thread_id", String(256), nullable=False),
+    Column("author_id", String(256), nullable=False),
+    Column("author_name", String(512)),
+    Column("text", Text, nullable=False),
+    Column("lang_hint", String(16)),
+    Column("url", Text),
+    Column("created_at", UTCDateTime),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("delivery_id", String(256), nullable=False),
+    Column("trace_id", String(64), nullable=False),
+    UniqueConstraint("platform", "comment_id", "revision"),
+)
+
+# Written by the classifier: one verdict per comment revision and model version.
+classifications = Table(
+    "classifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("platform", String(64), nullable=False),
+    Column("comment_id", String(256), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("scores", JSON, nullable=False),
+    Column("unsure", JSON, nullable=False),
+    Column("lang", String(16), nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("classified_at", UTCDateTime, nullable=False),
+    UniqueConstraint("platform", "comment_id", "revision", "model_version"),
+)
+
+# Written by the router.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("group_key", String(512), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("route", String(128), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("opened_by", String(600), nullable=False, unique=True),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("acknowledged_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("trace_id", String(64), nullable=False),
+    # At most one case that is not resolved per group: a burst becomes one case.
+    Index(
+        "uq_cases_open_group",
+        "group_key",
+        unique=True,
+        postgresql_where=text("status <> 'resolved'"),
+        sqlite_where=text("status <> 'resolved'"),
+    ),
+)
+
+case_comments = Table(
+    "case_comments",
+    metadata,
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False),
+    Column("platform", String(64), nullable=False),
+    Column("comment_id", String(256), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("case_id", "platform", "comment_id", "revision"),
+    Index("ix_case_comments_comment", "platform", "comment_id", "revision"),
+)
+
+# Written by the notifier: the idempotency key is stored before anything is sent.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(512), nullable=False, unique=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("receiver", String(128), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("trace_id", String(64), nullable=False),
+)
+
+# Append-only record of every automatic and human action.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("dedup_key", String(600), nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(600), nullable=False),
+    Column("policy_version", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("trace_id", String(64)),
+    Index("ix_audit_log_subject", "subject_type", "subject_id"),
+)

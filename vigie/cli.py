@@ -1,0 +1,100 @@
+"""The ``vigie`` command for operators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    help="Vigie: moderation that gets sensitive comments to a human in time.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+policy_app = typer.Typer(help="Escalation policy files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+
+
+@app.command()
+def run(
+    host: str = typer.Option("127.0.0.1", help="Address to serve on."),
+    port: int = typer.Option(8080, help="Port to serve on."),
+) -> None:
+    """Run all four services in one process (in-memory bus, SQLite under VIGIE_DATA_DIR)."""
+    from services.router.policy.config import PolicyError
+    from shared.serve import serve
+    from vigie.embedded import create_app, load_settings, secrets_file
+
+    settings = load_settings(http_host=host, http_port=port)
+    try:
+        application = create_app(settings)
+    except PolicyError as exc:
+        raise typer.Exit(_fail(f"invalid policy\n{exc}")) from exc
+    typer.echo(
+        f"Vigie embedded on http://{host}:{port} — data in {settings.data_dir}, "
+        f"secrets in {secrets_file(settings.data_dir)}",
+        err=True,
+    )
+    serve(application, settings, service="vigie")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: str = typer.Argument("head", help="Target revision."),
+    url: str | None = typer.Option(None, help="Database URL (default: VIGIE_DATABASE_URL)."),
+) -> None:
+    """Apply the database migrations."""
+    from shared.settings import CommonSettings
+    from shared.storage.migrate import upgrade
+
+    target = url or CommonSettings().database_url
+    try:
+        upgrade(target, revision)
+    except (OSError, ConnectionError) as exc:
+        raise typer.Exit(_fail(f"cannot reach the database: {exc}")) from exc
+    typer.echo(f"database at revision {revision}", err=True)
+
+
+@policy_app.command("check")
+def policy_check(path: Path = typer.Argument(..., help="The policy YAML file.")) -> None:
+    """Validate a policy file: schema, matchers and references."""
+    from services.router.policy.config import PolicyError, load_policy
+
+    try:
+        policy = load_policy(path)
+    except PolicyError as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    typer.echo(f"{path}: valid, version {policy.version}, {len(policy.routes)} route(s)")
+
+
+@app.command()
+def receiver(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8090),
+    secret: str | None = typer.Option(
+        None, envvar="VIGIE_WEBHOOK_SIGNING_SECRET", help="Default: the embedded mode's secret."
+    ),
+) -> None:
+    """Print Vigie's signed webhook deliveries (a receiver for trying Vigie out)."""
+    import uvicorn
+
+    from vigie.embedded import EmbeddedSettings, ensure_secrets
+    from vigie.receiver import create_receiver
+
+    key = secret or ensure_secrets(EmbeddedSettings().data_dir)["VIGIE_WEBHOOK_SIGNING_SECRET"]
+    uvicorn.run(create_receiver(key.encode()), host=host, port=port, log_level="warning")
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"vigie: {message}", err=True)
+    return 1
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
