@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -38,6 +39,45 @@ def run(
         err=True,
     )
     serve(application, settings, service="vigie")
+
+
+@app.command()
+def stack(
+    log_dir: Path = typer.Option(Path(".local/logs"), help="Where each service logs."),
+) -> None:
+    """Run the four services as processes on VIGIE_KAFKA_BOOTSTRAP and VIGIE_DATABASE_URL."""
+    import signal
+    import time
+
+    from shared.settings import CommonSettings
+    from shared.storage.migrate import upgrade
+    from vigie.stack import Stack
+
+    missing = [
+        n
+        for n in ("VIGIE_GENERIC_WEBHOOK_SECRET", "VIGIE_WEBHOOK_SIGNING_SECRET")
+        if not os.environ.get(n)
+    ]
+    if missing:
+        raise typer.Exit(_fail(f"set {', '.join(missing)} first"))
+    upgrade(CommonSettings().database_url)
+    services = Stack({}, log_dir=log_dir)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    try:
+        services.start()
+        for service in services.services.values():
+            typer.echo(f"{service.name:<11} {service.url}  (log: {service.log_path})", err=True)
+        typer.echo("all four services ready; Ctrl-C stops them", err=True)
+        while not stopping:
+            for service in services.services.values():
+                if service.process is not None and service.process.poll() is not None:
+                    raise typer.Exit(_fail(f"{service.name} exited; see {service.log_path}"))
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.stop()
 
 
 @db_app.command("upgrade")

@@ -48,7 +48,11 @@ class KafkaBus:
             linger_ms=self._linger_ms,
             request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()  # release its connections, or they leak
+            raise
         self._producer = producer
 
     async def stop(self) -> None:
