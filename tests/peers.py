@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.perf_counter() on arrival
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -46,7 +48,9 @@ def recording_server() -> Iterator[RecordingServer]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
-                state.requests.append(Received(self.path, dict(self.headers.items()), body))
+                state.requests.append(
+                    Received(self.path, dict(self.headers.items()), body, time.perf_counter())
+                )
                 status = state.status
             self.send_response(status)
             self.send_header("content-type", "application/json")
