@@ -47,7 +47,10 @@ async def open_runtime(settings: CommonSettings, *, client_id: str) -> Runtime:
         log.info("applying database migrations")
         await upgrade_async(settings.database_url)
     bus = KafkaBus(
-        settings.kafka_bootstrap, client_id=client_id, partitions=settings.kafka_partitions
+        settings.kafka_bootstrap,
+        client_id=client_id,
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
     )
     await bus.start()
     return Runtime(bus=bus, engine=create_engine(settings.database_url))

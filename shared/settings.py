@@ -24,6 +24,9 @@ class CommonSettings(BaseSettings):
 
     kafka_bootstrap: str = Field(default=LOCAL_KAFKA, description="host:port[,host:port]")
     kafka_partitions: int = Field(default=3, ge=1, description="Partitions of created topics.")
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Replication of created topics (3 on a real cluster)."
+    )
     database_url: str = Field(default=LOCAL_DATABASE, description="SQLAlchemy async URL.")
     data_dir: Path = Field(default=Path(".local/data"), description="Embedded mode's files.")
     migrate_on_start: bool = False
