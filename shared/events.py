@@ -86,14 +86,14 @@ class Comment(Event):
 
     platform: str = Field(min_length=1, max_length=64)
     source: str = Field(min_length=1, max_length=128, description="Account, page or feed.")
-    comment_id: str = Field(min_length=1, max_length=256)
+    comment_id: str = Field(min_length=1, max_length=512)
     revision: int = Field(default=0, ge=0)
     kind: CommentKind = CommentKind.CREATED
     text: str
     author: Author
     post_id: str = Field(min_length=1, max_length=256)
-    parent_id: str | None = None
-    thread_id: str = Field(min_length=1, max_length=256)
+    parent_id: str | None = Field(default=None, max_length=512)
+    thread_id: str = Field(min_length=1, max_length=512)
     created_at: datetime | None = None
     received_at: datetime
     url: str | None = None

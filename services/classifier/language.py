@@ -77,6 +77,10 @@ _FR = frozenset(
         "mais",
         "ou",
         "donc",
+        "vais",
+        "veux",
+        "suis",
+        "peux",
     ]
 )
 _EN = frozenset(
@@ -106,7 +110,6 @@ _EN = frozenset(
         "for",
         "with",
         "without",
-        "on",
         "in",
         "my",
         "your",
@@ -130,7 +133,6 @@ _EN = frozenset(
         "thank",
         "hello",
         "yes",
-        "me",
         "him",
         "them",
         "to",

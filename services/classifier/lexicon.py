@@ -50,8 +50,11 @@ SENSITIVE_CUES: list[Cue] = [
         r"\ben finir\b",
         r"\bmettre fin à (mes jours|ma vie)\b",
         r"\b(envie|besoin) de mourir\b",
-        r"\bveux mourir\b",
+        r"\bveux (pas )?mourir\b",
         r"\bplus envie de vivre\b",
+        # Starts at "ne" so that the "ne ... plus" of the cue is not read as a denial.
+        r"\b(ne |n')?(veux|voulais) plus vivre\b",
+        r"\bn'ai plus (envie|la force) de vivre\b",
         r"\bsuicid(e|aire|er)\b",
         r"\bmieux sans moi\b",
         intent=True,

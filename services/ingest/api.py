@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-vigie-signature"
 DELIVERY_HEADER = "x-vigie-delivery"
-_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 # Headers worth keeping in the raw archive; credentials are never archived.
 _ARCHIVED_HEADERS = ("content-type", "user-agent", SIGNATURE_HEADER, DELIVERY_HEADER)
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.events import Author, Comment, CommentKind, derive_id
 
 PLATFORM = "generic"
-SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 
 
 class GenericAuthor(BaseModel):
@@ -93,6 +93,21 @@ def parse(
         raise PayloadError(f"invalid comment: {fields}", errors=errors) from exc
     comment_id = f"{source}:{payload.id}"
     parent_id = f"{source}:{payload.parent_id}" if payload.parent_id else None
+    try:
+        return _comment(payload, source, comment_id, parent_id, received_at, delivery_id, trace_id)
+    except ValidationError as exc:
+        raise PayloadError(f"comment cannot be normalised: {exc.error_count()} error(s)") from exc
+
+
+def _comment(
+    payload: GenericComment,
+    source: str,
+    comment_id: str,
+    parent_id: str | None,
+    received_at: datetime,
+    delivery_id: str,
+    trace_id: str,
+) -> Comment:
     return Comment(
         event_id=derive_id("comment", PLATFORM, comment_id, "0"),
         trace_id=trace_id,

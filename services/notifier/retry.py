@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 
@@ -15,12 +15,15 @@ def recoverable_status(status: int) -> bool:
 def retry_after_s(value: str | None, *, now: datetime) -> float | None:
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" means UTC with no claim about local time (RFC 5322)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
 
 

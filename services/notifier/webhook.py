@@ -54,7 +54,7 @@ def verify(secret: bytes, header: str, timestamp: str, body: bytes) -> bool:
     """What a receiver does (used by ``vigie receiver`` and the tests)."""
     expected = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return any(
-        hmac.compare_digest(part.strip().removeprefix("sha256="), expected)
+        hmac.compare_digest(part.strip().removeprefix("sha256=").encode(), expected.encode())
         for part in header.split(",")
     )
 

@@ -87,8 +87,17 @@ class NotifierComponent:
         return self._stage is not None and self._stage.running
 
     async def _process(self, batch: Sequence[Decoded[Action]]) -> list[Message]:
-        results = await asyncio.gather(*(self._deliver(item) for item in batch))
-        return [message for messages in results for message in messages]
+        # Every send of the batch finishes before an error is raised: the stage then retries
+        # or isolates records while no other send of the same action is still in flight.
+        results = await asyncio.gather(
+            *(self._deliver(item) for item in batch), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return [
+            m for messages in results if not isinstance(messages, BaseException) for m in messages
+        ]
 
     async def _deliver(self, item: Decoded[Action]) -> list[Message]:
         assert self._runtime is not None and self._sender is not None and self._metrics

@@ -74,3 +74,23 @@ async def test_only_one_open_case_per_group(asyncpg_dsn: str) -> None:
         await conn.execute(insert, "c3", "open", "o3")
     finally:
         await conn.close()
+
+
+async def test_the_migrations_build_exactly_the_declared_tables(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+    from shared.storage.tables import metadata
+
+    def differences(conn: Connection) -> list[object]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(differences)
+    finally:
+        await engine.dispose()
+    assert diff == []

@@ -51,6 +51,12 @@ class RouteConfig(_Frozen):
             parse_matcher(text)
         return value
 
+    @model_validator(mode="after")
+    def _notify_needs_a_case(self) -> RouteConfig:
+        if self.notify and not self.open_case:
+            raise ValueError("notify needs open_case: true (receivers are paged about a case)")
+        return self
+
     @field_validator("group_by")
     @classmethod
     def _group_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -69,28 +75,35 @@ class PolicyConfig(_Frozen):
     receivers: tuple[ReceiverConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _references(self) -> PolicyConfig:
-        names = [r.name for r in self.receivers]
-        duplicates = {n for n in names if names.count(n) > 1}
-        if duplicates:
-            raise ValueError(f"receivers defined twice: {sorted(duplicates)}")
-        routes = [r.name for r in self.routes]
-        if len(set(routes)) != len(routes):
-            raise ValueError("route names must be unique")
-        for i, route in enumerate(self.routes):
-            missing = [n for n in route.notify if n not in names]
-            if missing:
-                raise ValueError(
-                    f"routes[{i}] ({route.name}) notifies unknown receiver(s) {missing}"
+    def reference_problems(self) -> list[tuple[tuple[int | str, ...], str]]:
+        """(location, message) for every broken cross-reference; a location is a YAML path."""
+        problems: list[tuple[tuple[int | str, ...], str]] = []
+        receivers: set[str] = set()
+        for i, receiver in enumerate(self.receivers):
+            if receiver.name in receivers:
+                problems.append(
+                    (("receivers", i, "name"), f"receivers defined twice: {receiver.name!r}")
                 )
-        return self
+            receivers.add(receiver.name)
+        routes: set[str] = set()
+        for i, route in enumerate(self.routes):
+            if route.name in routes:
+                problems.append((("routes", i, "name"), "route names must be unique"))
+            routes.add(route.name)
+            missing = [n for n in route.notify if n not in receivers]
+            if missing:
+                message = f"routes[{i}] ({route.name}) notifies unknown receiver(s) {missing}"
+                problems.append((("routes", i, "notify"), message))
+        return problems
 
 
 class Policy:
     """A validated policy, with matchers compiled once."""
 
     def __init__(self, config: PolicyConfig, digest: str) -> None:
+        problems = config.reference_problems()
+        if problems:
+            raise PolicyError("\n".join(message for _, message in problems))
         self.config = config
         self.version = f"{config.version}+{digest[:8]}"
         self.receivers = {r.name: r for r in config.receivers}
@@ -128,15 +141,22 @@ def parse_policy(text: str, *, origin: str = "<policy>") -> Policy:
     try:
         config = PolicyConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            where = ".".join(str(p) for p in loc) or "(top level)"
-            line = _line_of(text, loc)
-            at = f" (line {line})" if line else ""
-            lines.append(f"{origin}: {where}{at}: {error['msg']}")
-        raise PolicyError("\n".join(lines)) from exc
+        problems = [(tuple(error["loc"]), str(error["msg"])) for error in exc.errors()]
+        raise PolicyError(_describe(text, origin, problems)) from exc
+    problems = config.reference_problems()
+    if problems:
+        raise PolicyError(_describe(text, origin, problems))
     return Policy(config, hashlib.sha256(text.encode()).hexdigest())
+
+
+def _describe(text: str, origin: str, problems: list[tuple[tuple[int | str, ...], str]]) -> str:
+    lines = []
+    for loc, message in problems:
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(text, loc)
+        at = f" (line {line})" if line else ""
+        lines.append(f"{origin}: {where}{at}: {message}")
+    return "\n".join(lines)
 
 
 def load_policy(path: Path) -> Policy:

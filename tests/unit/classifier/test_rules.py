@@ -128,11 +128,6 @@ def test_every_cue_is_well_formed(cue: Cue) -> None:
     assert not cue.intent or cue.label is S
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: French negation 'ne ... pas' splits the cue 'veux mourir', so no cue fires; "
-    "the English 'I don't want to die' is sensitive/unsure, the French one is missed",
-)
 def test_a_negated_french_crisis_sentence_is_still_flagged_unsure() -> None:
     verdict = classify("je ne veux pas mourir")
 
@@ -140,11 +135,6 @@ def test_a_negated_french_crisis_sentence_is_still_flagged_unsure() -> None:
     assert verdict.unsure == (S,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: 'je ne veux plus vivre' (I no longer want to live) matches no cue, while "
-    'its English counterpart "don\'t want to live" is a critical intent cue',
-)
 def test_no_longer_wanting_to_live_is_critical_in_french() -> None:
     verdict = classify("je ne veux plus vivre")
 

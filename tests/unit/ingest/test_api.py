@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from services.ingest.api import IngestComponent
 from services.ingest.settings import IngestSettings
@@ -282,11 +282,6 @@ async def test_a_charset_in_the_content_type_is_accepted(ingest: Ingest) -> None
     assert response.status_code == 202
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: SOURCE_NAME uses '$', so a source 'forum\\n' (path /webhooks/generic/forum%0A) "
-    "is accepted instead of 404",
-)
 async def test_a_source_name_with_a_trailing_newline_is_refused(ingest: Ingest) -> None:
     response = await ingest.client.post(
         "/webhooks/generic/forum%0A", content=BODY, headers=signed(BODY)
@@ -296,12 +291,6 @@ async def test_a_source_name_with_a_trailing_newline_is_refused(ingest: Ingest) 
     assert ingest.published() == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: 'source:id' can exceed Comment.comment_id's 256 chars for a payload valid per "
-    "the documented schema; Comment() raises ValidationError -> unhandled (500)",
-    raises=ValidationError,
-)
 async def test_the_longest_documented_ids_do_not_crash_the_route(ingest: Ingest) -> None:
     body = json.dumps({**VALID, "id": "c" * 200}).encode()
 

@@ -139,14 +139,6 @@ def test_an_invalid_comment_names_its_fields(data: dict[str, Any], fields: list[
     assert caught.value.reason == "invalid comment: " + ", ".join(fields)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: GenericComment.id allows 200 chars and a source 64, but Comment.comment_id and "
-        "thread_id allow 256: 'source:id' can reach 265 and Comment() raises a pydantic "
-        "ValidationError that parse() does not turn into a PayloadError (HTTP 500)"
-    ),
-)
 def test_the_longest_valid_source_and_id_still_make_a_comment() -> None:
     source, comment_id = "s" * 64, "c" * 200
 
@@ -168,15 +160,7 @@ def test_the_longest_valid_source_and_id_still_make_a_comment() -> None:
         ("_forum", False),
         ("for.um", False),
         ("", False),
-        pytest.param(
-            "forum\n",
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: SOURCE_NAME ends with '$', which also matches before a final "
-                "newline; 'forum\\n' passes as a source name (use \\Z or fullmatch)",
-            ),
-        ),
+        pytest.param("forum\n", False),
     ],
 )
 def test_source_names(source: str, valid: bool) -> None:

@@ -155,13 +155,6 @@ async def test_retry_after_is_honoured_and_capped(
     assert sleeps.waits == [wait]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="bug: a Retry-After HTTP-date in '-0000' makes retry_after_s raise TypeError, so "
-    "send() raises instead of retrying (the action then goes to the DLQ as poison and its "
-    "delivery row stays 'pending')",
-)
 async def test_an_odd_retry_after_date_does_not_break_the_retry(sleeps: Sleeps) -> None:
     peer = Peer(
         httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2026 12:01:00 -0000"}),

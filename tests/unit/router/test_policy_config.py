@@ -168,11 +168,6 @@ def test_an_unknown_receiver_in_notify_is_named() -> None:
     assert "routes[1] (abuse) notifies unknown receiver(s) ['nobody']" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cross-reference errors are raised by a model validator whose loc is (), so "
-    "_line_of reports the line of the document's first key instead of the notify line",
-)
 def test_an_unknown_receiver_in_notify_points_at_its_line() -> None:
     text = BASE.replace("notify: [moderators]", "notify: [moderators, nobody]")
 
@@ -237,3 +232,12 @@ def test_every_error_is_reported_at_once() -> None:
 
     assert "routes.0.severity" in str(caught.value)
     assert "routes.1.group_by" in str(caught.value)
+
+
+def test_a_route_that_notifies_without_opening_a_case_is_refused() -> None:
+    text = BASE.replace("notify: [moderators]", "notify: [moderators]\n    open_case: false")
+
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text)
+
+    assert "notify needs open_case: true" in str(caught.value)
