@@ -11,14 +11,16 @@ from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.runtime import Runtime
+from shared.runtime import Runtime, open_runtime
+from shared.settings import CommonSettings
 from shared.storage.engine import ping as db_ping
 
 
 class Component(Protocol):
     """A part of a service: it may serve routes and run background work."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def routes(self) -> APIRouter | None: ...
 
@@ -101,3 +103,16 @@ def service_app(
             app.include_router(routes)
     app.state.vigie = state
     return app
+
+
+def standalone_app(
+    settings: CommonSettings, component: Component, *, title: str, description: str
+) -> FastAPI:
+    """One service as a process of its own, on Kafka and the configured database."""
+
+    async def runtime() -> Runtime:
+        return await open_runtime(settings, client_id=f"vigie-{component.name}")
+
+    return service_app(
+        title=title, description=description, open_runtime=runtime, components=[component]
+    )

@@ -7,20 +7,19 @@ import logging
 from collections.abc import Sequence
 
 import httpx
-from fastapi import APIRouter
 
 from services.notifier import store
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.sender import WebhookSender
 from services.notifier.settings import NotifierSettings
 from shared.bus import Message
-from shared.codec import decoder, to_message
+from shared.codec import to_message
 from shared.events import Action, DeliveryOutcome, DeliveryResult, derive_id
 from shared.logs import trace
-from shared.metrics import StageMetrics
 from shared.runtime import Runtime
 from shared.settings import secret_values
-from shared.stage import Decoded, Stage, dlq_message
+from shared.stage import Decoded, dlq_message
+from shared.stage_component import StageComponent
 from shared.topics import ACTIONS, NOTIFICATION_RESULTS
 
 log = logging.getLogger(__name__)
@@ -32,24 +31,25 @@ class MissingSecret(ValueError):
     pass
 
 
-class NotifierComponent:
+class NotifierComponent(StageComponent[Action]):
     name = "notifier"
+    group = GROUP
+    source = ACTIONS
+    outputs = (NOTIFICATION_RESULTS,)
+    model = Action
 
     def __init__(self, settings: NotifierSettings) -> None:
+        super().__init__(batch_size=settings.notifier_batch_size)
         self._settings = settings
         self._secrets = secret_values(settings.webhook_signing_secret)
         if not self._secrets:
             raise MissingSecret("VIGIE_WEBHOOK_SIGNING_SECRET is required to sign webhooks")
         self._runtime: Runtime | None = None
-        self._stage: Stage[Action] | None = None
         self._client: httpx.AsyncClient | None = None
         self._sender: WebhookSender | None = None
         self._metrics: NotifierMetrics | None = None
 
-    def routes(self) -> APIRouter | None:
-        return None
-
-    async def start(self, runtime: Runtime) -> None:
+    async def prepare(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._metrics = NotifierMetrics(runtime.registry)
         self._client = httpx.AsyncClient(
@@ -64,29 +64,12 @@ class NotifierComponent:
             clock=runtime.clock,
             metrics=self._metrics,
         )
-        await runtime.bus.ensure_topics([NOTIFICATION_RESULTS])
-        self._stage = Stage(
-            name="notifier",
-            bus=runtime.bus,
-            topics=[ACTIONS],
-            group=GROUP,
-            decode=decoder(Action),
-            process=self._process,
-            metrics=StageMetrics.for_registry(runtime.registry),
-            batch_size=self._settings.notifier_batch_size,
-        )
-        await self._stage.start()
 
-    async def stop(self) -> None:
-        if self._stage is not None:
-            await self._stage.stop()
+    async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
 
-    def ready(self) -> bool:
-        return self._stage is not None and self._stage.running
-
-    async def _process(self, batch: Sequence[Decoded[Action]]) -> list[Message]:
+    async def process(self, batch: Sequence[Decoded[Action]]) -> list[Message]:
         # Every send of the batch finishes before an error is raised: the stage then retries
         # or isolates records while no other send of the same action is still in flight.
         results = await asyncio.gather(
