@@ -20,14 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy.engine import make_url
 
 from shared.bus.kafka import KafkaBus
-from shared.storage.migrate import upgrade_async
+from tests.databases import create_database, drop_database
 from tests.peers import recording_server
 from vigie.stack import Stack
 
@@ -107,22 +105,18 @@ async def raw_passthrough(bootstrap: str, count: int) -> dict[str, float]:
     }
 
 
-async def fresh_database(server_url: str) -> str:
-    name = f"vigie_bench_{uuid.uuid4().hex[:10]}"
-    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    await upgrade_async(url)
-    return url
-
-
 async def pipeline(bootstrap: str, database_server: str, count: int) -> dict[str, float]:
     secret, signing = uuid.uuid4().hex, uuid.uuid4().hex
-    database = await fresh_database(database_server)
+    database = await create_database(database_server, prefix="vigie_bench")
+    try:
+        return await _measure(bootstrap, database, count, secret, signing)
+    finally:
+        await drop_database(database_server, database)
+
+
+async def _measure(
+    bootstrap: str, database: str, count: int, secret: str, signing: str
+) -> dict[str, float]:
     with recording_server() as receiver, tempfile.TemporaryDirectory() as workdir:
         policy = yaml.safe_load((ROOT / "config" / "policy.yaml").read_text())
         for entry in policy["receivers"]:

@@ -14,6 +14,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 POM="$SCRIPT_DIR/kafka/pom.xml"
 LOG4J_CONF="$SCRIPT_DIR/kafka/log4j2.properties"
 
@@ -35,7 +37,6 @@ ADMIN_PROPS="$BASE/admin.properties"
 CLUSTER_ID_FILE="$BASE/cluster.id"
 PID_FILE="$BASE/kafka.pid"
 LOCK_FILE="$BASE/.lock"
-APT_LOCK=/var/lock/vigie-apt.lock # shared with scripts/postgres.sh
 
 log() { printf '[kafka] %s\n' "$*"; }
 die() {
@@ -52,24 +53,6 @@ external_bootstrap() {
   local b=${VIGIE_KAFKA_BOOTSTRAP:-}
   [[ -n $b && $b != "$LOCAL_BOOTSTRAP" ]] || return 1
   printf '%s\n' "$b"
-}
-
-as_root() {
-  if [[ $EUID -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "root is needed to run: $*"
-  fi
-}
-
-# apt-get update once, then install; serialised with scripts/postgres.sh, which may run at the same time.
-apt_install() {
-  log "installing Debian packages: $*"
-  as_root env DEBIAN_FRONTEND=noninteractive flock -w 900 "$APT_LOCK" sh -c \
-    'apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y "$@"' \
-    apt_install "$@" || die "apt-get install $* failed"
 }
 
 java_major() { "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\)[."].*/\1/p' | head -n 1; }

@@ -14,6 +14,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 HOST=127.0.0.1
 PORT=15432
@@ -25,7 +27,6 @@ PROJECT_BASE="$REPO_ROOT/.local/postgres"
 # Used only when the postgres OS user cannot reach the repository (e.g. a parent folder is mode 700).
 FALLBACK_BASE="/var/tmp/vigie-postgres-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c 1-12)"
 LOCK_FILE="$REPO_ROOT/.local/postgres.lock"
-APT_LOCK=/var/lock/vigie-apt.lock # shared with scripts/kafka.sh
 BASE="" DATA="" RUN="" LOGFILE="" PG_BIN=""
 
 log() { printf '[postgres] %s\n' "$*"; }
@@ -42,24 +43,6 @@ external_url() {
   local u=${VIGIE_DATABASE_URL:-}
   [[ -n $u && $u != "$LOCAL_URL" ]] || return 1
   printf '%s\n' "$u"
-}
-
-as_root() {
-  if [[ $EUID -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "root is needed to run: $*"
-  fi
-}
-
-# apt-get update once, then install; serialised with scripts/kafka.sh, which may run at the same time.
-apt_install() {
-  log "installing Debian packages: $*"
-  as_root env DEBIAN_FRONTEND=noninteractive flock -w 900 "$APT_LOCK" sh -c \
-    'apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y "$@"' \
-    apt_install "$@" || die "apt-get install $* failed"
 }
 
 # Gives a folder to the postgres OS user (only when we are root: otherwise the server runs as ourselves).

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
-from shared.storage.migrate import upgrade_async
+from tests.databases import asyncpg_dsn as dsn_of
+from tests.databases import create_database, drop_database
 
 
 def _required(name: str) -> str:
@@ -25,33 +23,15 @@ def kafka_bootstrap() -> str:
     return _required("VIGIE_KAFKA_BOOTSTRAP")
 
 
-def _asyncpg_dsn(url: str, database: str | None = None) -> str:
-    parsed = make_url(url).set(drivername="postgresql")
-    if database:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
     """A fresh, migrated database for this test session, dropped at the end."""
     server = _required("VIGIE_DATABASE_URL")
-    name = f"vigie_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(server))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    await upgrade_async(url)
+    url = await create_database(server, prefix="vigie_test")
     yield url
-    admin = await asyncpg.connect(_asyncpg_dsn(server))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(server, url)
 
 
 @pytest.fixture(scope="session")
 def asyncpg_dsn(database_url: str) -> str:
-    return _asyncpg_dsn(database_url)
+    return dsn_of(database_url)

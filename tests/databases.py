@@ -1,0 +1,37 @@
+"""Throw-away PostgreSQL databases on the server that ``VIGIE_DATABASE_URL`` names."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from shared.storage.migrate import upgrade_async
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The SQLAlchemy URL in the form asyncpg takes."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_database(server_url: str, *, prefix: str) -> str:
+    """A new, migrated database next to ``server_url``'s; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    await upgrade_async(url)
+    return url
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
