@@ -67,6 +67,7 @@ class CommentKind(StrEnum):
     EDITED = "edited"
     DELETED = "deleted"
     HIDDEN = "hidden"
+    UNHIDDEN = "unhidden"
 
 
 class CommentRef(_Model):
@@ -203,7 +204,11 @@ class CaseEvent(Event):
 
 
 class RawWebhook(Event):
-    """A webhook exactly as received, kept for audit and replay."""
+    """A verified webhook exactly as received, kept for audit and replay.
+
+    ``source`` is the route's source (the generic source's name) or ``"-"`` when the route
+    has none; ``path_params`` and ``outcome`` (what ingest made of it) were added in v1.1.
+    """
 
     platform: str
     source: str
@@ -211,3 +216,13 @@ class RawWebhook(Event):
     headers: dict[str, str]
     body: bytes = Field(description="The raw body, base64 in JSON.")
     encoding: Literal["base64"] = "base64"
+    path_params: dict[str, str] = Field(default_factory=dict)
+    outcome: str | None = None
+
+
+class SourceChanged(Event):
+    """A platform says an item (a YouTube video) has new activity to fetch."""
+
+    platform: str = Field(min_length=1, max_length=64)
+    source: str = Field(min_length=1, max_length=128, description="Channel or account.")
+    item_id: str = Field(min_length=1, max_length=256)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 COMMENTS_RAW = "vigie.comments.raw.v1"
 COMMENTS_NORMALIZED = "vigie.comments.normalized.v1"
+SOURCE_CHANGES = "vigie.sources.changes.v1"
 COMMENTS_CLASSIFIED = "vigie.comments.classified.v1"
 ACTIONS = "vigie.actions.v1"
 NOTIFICATION_RESULTS = "vigie.notifications.results.v1"
@@ -12,6 +13,7 @@ CASE_EVENTS = "vigie.cases.events.v1"
 MAIN_TOPICS = (
     COMMENTS_RAW,
     COMMENTS_NORMALIZED,
+    SOURCE_CHANGES,
     COMMENTS_CLASSIFIED,
     ACTIONS,
     NOTIFICATION_RESULTS,

@@ -47,6 +47,7 @@ async def record(engine: AsyncEngine, items: list[ClassifiedComment], now: datet
                     "platform": c.platform,
                     "comment_id": c.comment_id,
                     "revision": c.revision,
+                    "kind": c.kind.value,
                     "labels": [label.value for label in k.labels],
                     "categories": list(k.categories),
                     "severity": k.severity.value,

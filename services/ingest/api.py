@@ -1,41 +1,61 @@
-"""The webhook front door: read bounded bytes -> verify -> normalise -> publish -> answer.
+"""The webhook front door: read bounded bytes -> verify -> normalise -> de-duplicate ->
+publish -> answer, the same for every platform adapter.
 
-A webhook is answered 202 only once its events are acknowledged by the broker; when the
-broker does not acknowledge, the answer is 503 so that the platform retries.
+A webhook is answered 2xx only once its events are acknowledged by the broker; when the
+broker does not acknowledge, the answer is 503 so that the platform retries. Every verified
+request, accepted or not, is archived on ``vigie.comments.raw.v1`` for audit and replay;
+requests that fail verification are only counted.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
-from services.ingest import generic
+from services.ingest.adapters.base import (
+    Adapter,
+    Context,
+    InboundRequest,
+    Parsed,
+    PayloadError,
+    Rejected,
+    Verdict,
+)
+from services.ingest.adapters.registry import build_adapters
+from services.ingest.dedup import SeenStore
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
-from services.ingest.signature import SignatureVerdict, verify
-from shared.bus import Bus, BusUnavailable
+from shared.bus import Bus, BusUnavailable, Message
 from shared.codec import to_message
-from shared.events import RawWebhook, derive_id
+from shared.events import Comment, RawWebhook, derive_id
 from shared.logs import trace
 from shared.runtime import Clock, Runtime
-from shared.settings import secret_values
-from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW
+from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "x-vigie-signature"
-DELIVERY_HEADER = "x-vigie-delivery"
-_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
-# Headers worth keeping in the raw archive; credentials are never archived.
-_ARCHIVED_HEADERS = ("content-type", "user-agent", SIGNATURE_HEADER, DELIVERY_HEADER)
+_DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}\Z")
+# Credentials are never archived; signatures are kept (they are not secrets).
+_UNARCHIVED_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-forwarded-for"}
+)
+_VERDICT_ANSWERS = {
+    Verdict.MISSING: (401, "missing {header} header", "signature_missing"),
+    Verdict.MALFORMED: (401, "{header} header is malformed", "signature_malformed"),
+    Verdict.STALE: (403, "signed timestamp is outside the replay window", "signature_stale"),
+    Verdict.MISMATCH: (403, "signature does not match", "signature_mismatch"),
+}
 
 
 def problem(status: int, reason: str, **extra: Any) -> JSONResponse:
@@ -61,139 +81,283 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def archived_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k not in _UNARCHIVED_HEADERS}
+
+
+def fresh_comments(comments: Sequence[Comment], seen: set[uuid.UUID]) -> list[Comment]:
+    """Comments not yet published, each revision once even if a delivery repeats it."""
+    fresh: list[Comment] = []
+    taken = set(seen)
+    for comment in comments:
+        if comment.event_id not in taken:
+            taken.add(comment.event_id)
+            fresh.append(comment)
+    return fresh
+
+
+def outcome_of(parsed: Parsed, published: int, duplicates: int) -> str:
+    if published or parsed.changes:
+        return "accepted"
+    if duplicates:
+        return "duplicate"
+    if parsed.reply is not None:
+        return "handshake"
+    return "not_comment"
+
+
+@dataclasses.dataclass
+class _Running:
+    bus: Bus
+    metrics: IngestMetrics
+    clock: Clock
+    seen: SeenStore
+
+
 class IngestComponent:
-    """The ingest service's part: webhook routes publishing onto the bus."""
+    """The ingest service's part: one webhook route per platform, publishing onto the bus."""
 
     name = "ingest"
 
-    def __init__(self, settings: IngestSettings) -> None:
+    def __init__(self, settings: IngestSettings, adapters: Sequence[Adapter] | None = None) -> None:
         self._settings = settings
-        self._secrets = secret_values(settings.generic_webhook_secret)
-        self._bus: Bus | None = None
-        self._metrics: IngestMetrics | None = None
-        self._clock: Clock | None = None
+        self._adapters = list(adapters) if adapters is not None else build_adapters(settings)
+        self._running: _Running | None = None
+
+    @property
+    def adapters(self) -> list[Adapter]:
+        return list(self._adapters)
 
     async def start(self, runtime: Runtime) -> None:
-        await runtime.bus.ensure_topics([COMMENTS_RAW, COMMENTS_NORMALIZED])
-        self._metrics = IngestMetrics(runtime.registry)
-        self._clock = runtime.clock
-        self._bus = runtime.bus
+        await runtime.bus.ensure_topics([COMMENTS_RAW, COMMENTS_NORMALIZED, SOURCE_CHANGES])
+        seen = SeenStore(runtime.engine, runtime.clock, cache_size=self._settings.dedup_cache_size)
+        await seen.start()
+        self._running = _Running(runtime.bus, IngestMetrics(runtime.registry), runtime.clock, seen)
 
     async def stop(self) -> None:
-        self._bus = None
+        running, self._running = self._running, None
+        if running is not None:
+            await running.seen.stop()
 
     def ready(self) -> bool:
-        return self._bus is not None
+        return self._running is not None
 
     def routes(self) -> APIRouter:
         router = APIRouter(tags=["webhooks"])
-        router.add_api_route(
-            "/webhooks/generic/{source}",
-            self.generic_webhook,
-            methods=["POST"],
-            status_code=202,
-            summary="Receive one comment from a generic signed JSON source.",
-            description=(
-                "The body is signed with HMAC-SHA256 under `VIGIE_GENERIC_WEBHOOK_SECRET`: "
-                "header `X-Vigie-Signature: sha256=<hex of the HMAC of the raw body>`. "
-                "An optional `X-Vigie-Delivery` header names the delivery (default: the body's "
-                "hash). Answers 202 once the comment is durably on Kafka; 503 when the broker "
-                "is unavailable (retry later)."
-            ),
-            responses={
-                400: {"description": "Body is not valid JSON."},
-                401: {"description": "Signature missing or malformed."},
-                403: {"description": "Signature does not match."},
-                404: {"description": "Invalid source name."},
-                413: {"description": "Body larger than `VIGIE_MAX_BODY_BYTES`."},
-                415: {"description": "Content type is not application/json."},
-                422: {"description": "Body is not a valid comment; fields are named."},
-                503: {"description": "Broker or secret unavailable; retry later."},
-            },
-            openapi_extra={
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": generic.openapi_schema()}},
-                }
-            },
-        )
+        for adapter in self._adapters:
+            self._add_routes(router, adapter)
         return router
 
-    async def generic_webhook(self, source: str, request: Request) -> JSONResponse:
-        bus, metrics, clock = self._bus, self._metrics, self._clock
-        if bus is None or metrics is None or clock is None:
+    def _add_routes(self, router: APIRouter, adapter: Adapter) -> None:
+        async def receive(request: Request) -> Response:
+            return await self.receive(adapter, request)
+
+        async def handshake(request: Request) -> Response:
+            return await self.handshake(adapter, request)
+
+        doc = (type(adapter).__doc__ or "").strip()
+        router.add_api_route(
+            adapter.path,
+            receive,
+            methods=["POST"],
+            status_code=adapter.accepted_status,
+            summary=f"Receive {adapter.platform} webhooks.",
+            description=doc
+            + "\n\nAnswers 2xx once the events are durably on Kafka; 503 when the broker is "
+            "unavailable (retry later).",
+            responses=_POST_RESPONSES,
+            openapi_extra=getattr(adapter, "openapi_extra", None),
+            name=f"{adapter.platform}_webhook",
+        )
+        router.add_api_route(
+            adapter.path,
+            handshake,
+            methods=["GET"],
+            summary=f"Answer {adapter.platform}'s verification handshake.",
+            name=f"{adapter.platform}_handshake",
+        )
+
+    async def handshake(self, adapter: Adapter, request: Request) -> Response:
+        running = self._running
+        if running is None:
+            return problem(503, "ingest is starting")
+        inbound = InboundRequest(
+            body=b"",
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+            path_params=dict(request.path_params),
+        )
+        try:
+            reply = adapter.handshake(inbound)
+        except Rejected as rejected:
+            running.metrics.webhooks.labels(adapter.platform, rejected.outcome).inc()
+            return problem(rejected.status, rejected.reason)
+        running.metrics.webhooks.labels(adapter.platform, "handshake").inc()
+        return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+    async def receive(self, adapter: Adapter, request: Request) -> Response:
+        running = self._running
+        if running is None:
             return problem(503, "ingest is starting")
         started = time.perf_counter()
-        platform = generic.PLATFORM
+        platform = adapter.platform
+        metrics = running.metrics
 
         def reject(status: int, reason: str, outcome: str, **extra: Any) -> JSONResponse:
             metrics.webhooks.labels(platform, outcome).inc()
             return problem(status, reason, **extra)
 
-        if not generic.SOURCE_NAME.match(source):
-            return reject(404, "source names are 1-64 of a-z, 0-9, '_' and '-'", "bad_source")
-        if not self._secrets:
-            return reject(503, "VIGIE_GENERIC_WEBHOOK_SECRET is not configured", "no_secret")
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            return reject(415, "content type must be application/json", "bad_content_type")
+        inbound = InboundRequest(
+            body=b"",
+            headers=dict(request.headers),
+            query=dict(request.query_params),
+            path_params=dict(request.path_params),
+        )
         try:
-            body = await read_bounded(request, self._settings.max_body_bytes)
-        except BodyTooLarge:
-            limit = self._settings.max_body_bytes
-            return reject(413, f"body is larger than {limit} bytes", "too_large")
-        verdict = verify(request.headers.get(SIGNATURE_HEADER), body, self._secrets)
-        if verdict is SignatureVerdict.MISSING:
-            return reject(401, "missing X-Vigie-Signature header", "signature_missing")
-        if verdict is SignatureVerdict.MALFORMED:
-            return reject(401, "X-Vigie-Signature must be sha256=<64 hex>", "signature_malformed")
-        if verdict is not SignatureVerdict.VALID:
-            return reject(403, "signature does not match", "signature_mismatch")
+            source = adapter.route_source(inbound)
+            if not adapter.configured():
+                return reject(503, f"{adapter.secret_setting} is not configured", "no_secret")
+            content_type = inbound.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in adapter.content_types:
+                accepted = ", ".join(adapter.content_types)
+                return reject(415, f"content type must be {accepted}", "bad_content_type")
+            try:
+                body = await read_bounded(request, self._settings.max_body_bytes)
+            except BodyTooLarge:
+                limit = self._settings.max_body_bytes
+                return reject(413, f"body is larger than {limit} bytes", "too_large")
+            inbound = dataclasses.replace(inbound, body=body)
+            verdict = adapter.verify(inbound, running.clock())
+            if verdict is not Verdict.VALID:
+                status, reason, outcome = _VERDICT_ANSWERS[verdict]
+                return reject(status, reason.format(header=adapter.signature_header), outcome)
+            delivery_id = adapter.delivery_id(inbound)
+        except Rejected as rejected:
+            return reject(rejected.status, rejected.reason, rejected.outcome)
+        if delivery_id is None or not _DELIVERY_ID.match(delivery_id):
+            delivery_id = hashlib.sha256(body).hexdigest()[:32]
 
-        delivery_id = request.headers.get(DELIVERY_HEADER) or hashlib.sha256(body).hexdigest()[:32]
-        if not _DELIVERY_ID.match(delivery_id):
-            return reject(
-                400, "X-Vigie-Delivery must be 1-128 of A-Z a-z 0-9 . _ : -", "bad_delivery"
-            )
-        received_at = clock()
         trace_id = uuid.uuid4().hex
         with trace(trace_id):
-            try:
-                comment = generic.parse(
-                    body,
-                    source=source,
-                    received_at=received_at,
-                    delivery_id=delivery_id,
-                    trace_id=trace_id,
-                )
-            except generic.PayloadError as exc:
-                status = 422 if exc.errors else 400
-                return reject(status, exc.reason, "invalid_body", fields=exc.errors)
-            raw = RawWebhook(
-                event_id=derive_id("raw", platform, source, delivery_id),
-                trace_id=trace_id,
-                occurred_at=received_at,
-                platform=platform,
-                source=source,
-                delivery_id=delivery_id,
-                headers={k: v for k, v in request.headers.items() if k in _ARCHIVED_HEADERS},
-                body=base64.b64encode(body),
+            return await self._normalise_and_publish(
+                running, adapter, inbound, source, delivery_id, trace_id, started
             )
+
+    async def _normalise_and_publish(
+        self,
+        running: _Running,
+        adapter: Adapter,
+        inbound: InboundRequest,
+        source: str,
+        delivery_id: str,
+        trace_id: str,
+        started: float,
+    ) -> Response:
+        platform, metrics = adapter.platform, running.metrics
+        received_at = running.clock()
+        context = Context(received_at=received_at, delivery_id=delivery_id, trace_id=trace_id)
+        failure: PayloadError | None = None
+        failed_outcome = "invalid_body"
+        try:
+            parsed = adapter.parse(inbound, context)
+        except PayloadError as exc:
+            failure, parsed = exc, Parsed()
+        except Exception:
+            # A parser bug must not make the platform retry forever: the request is archived
+            # (replayable once fixed), answered 400 and counted for an alert.
+            log.exception("adapter failed to parse a verified request")
+            failure, parsed = PayloadError("body could not be normalised"), Parsed()
+            failed_outcome = "adapter_error"
+
+        duplicates = 0
+        fresh: list[Comment] = []
+        if parsed.comments:
             try:
-                await bus.publish(
-                    [
-                        to_message(COMMENTS_RAW, raw, key=f"{platform}:{delivery_id}"),
-                        to_message(COMMENTS_NORMALIZED, comment, key=comment.partition_key),
-                    ]
-                )
-            except BusUnavailable as exc:
-                log.warning("webhook not acknowledged by the broker: %s", exc)
-                return reject(503, "event bus unavailable, retry later", "bus_unavailable")
-            metrics.webhooks.labels(platform, "accepted").inc()
-            metrics.ack_seconds.labels(platform).observe(time.perf_counter() - started)
-            metrics.last_event.labels(platform).set(time.time())
-            log.info("comment accepted", extra={"fields": {"platform": platform, "source": source}})
-        return JSONResponse(
-            {"status": "accepted", "event_id": str(comment.event_id), "trace_id": trace_id},
-            status_code=202,
+                seen = await running.seen.seen([c.event_id for c in parsed.comments])
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("de-duplication unavailable, publishing anyway: %s", exc)
+                metrics.dedup_unavailable.labels(platform).inc()
+                seen = set()
+            fresh = fresh_comments(parsed.comments, seen)
+            duplicates = len(parsed.comments) - len(fresh)
+        outcome = failed_outcome if failure else outcome_of(parsed, len(fresh), duplicates)
+
+        raw = RawWebhook(
+            event_id=derive_id("raw", platform, source, delivery_id),
+            trace_id=trace_id,
+            occurred_at=received_at,
+            platform=platform,
+            source=source,
+            delivery_id=delivery_id,
+            headers=archived_headers(dict(inbound.headers)),
+            body=base64.b64encode(inbound.body),
+            path_params=dict(inbound.path_params),
+            outcome=outcome,
         )
+        messages: list[Message] = [to_message(COMMENTS_RAW, raw, key=f"{platform}:{delivery_id}")]
+        messages += [to_message(COMMENTS_NORMALIZED, c, key=c.partition_key) for c in fresh]
+        messages += [
+            to_message(SOURCE_CHANGES, c, key=f"{c.platform}:{c.item_id}") for c in parsed.changes
+        ]
+        try:
+            await running.bus.publish(messages)
+        except BusUnavailable as exc:
+            log.warning("webhook not acknowledged by the broker: %s", exc)
+            metrics.webhooks.labels(platform, "bus_unavailable").inc()
+            return problem(503, "event bus unavailable, retry later")
+        running.seen.remember((c.event_id, c.platform) for c in fresh)
+
+        metrics.webhooks.labels(platform, outcome).inc()
+        if failure is not None:
+            return problem(failure.status, failure.reason, fields=failure.errors)
+        self._count(running, platform, parsed, fresh, duplicates)
+        metrics.ack_seconds.labels(platform).observe(time.perf_counter() - started)
+        if parsed.reply is not None:
+            reply = parsed.reply
+            return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+        answer: dict[str, Any] = {
+            "status": outcome,
+            "comments": len(fresh),
+            "duplicates": duplicates,
+            "ignored": len(parsed.ignored),
+            "trace_id": trace_id,
+        }
+        if len(parsed.comments) == 1:
+            answer["event_id"] = str(parsed.comments[0].event_id)
+        return JSONResponse(answer, status_code=adapter.accepted_status)
+
+    @staticmethod
+    def _count(
+        running: _Running, platform: str, parsed: Parsed, fresh: list[Comment], duplicates: int
+    ) -> None:
+        metrics = running.metrics
+        now = time.time()
+        metrics.last_event.labels(platform).set(now)
+        for comment in fresh:
+            metrics.comments.labels(comment.platform, comment.kind.value).inc()
+            label = metrics.source_label(comment.platform, comment.source)
+            metrics.source_last_event.labels(comment.platform, label).set(now)
+        for change in parsed.changes:
+            label = metrics.source_label(change.platform, change.source)
+            metrics.source_last_event.labels(change.platform, label).set(now)
+        for reason in parsed.ignored:
+            metrics.ignored.labels(platform, reason).inc()
+        if duplicates:
+            metrics.duplicates.labels(platform).inc(duplicates)
+        if fresh:
+            log.info(
+                "comments accepted",
+                extra={"fields": {"platform": platform, "comments": len(fresh)}},
+            )
+
+
+_POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Body cannot be read as this platform's payload; the reason is given."},
+    401: {"description": "Signature missing or malformed."},
+    403: {"description": "Signature does not match, or its timestamp is too old."},
+    404: {"description": "Invalid source name."},
+    413: {"description": "Body larger than `VIGIE_MAX_BODY_BYTES`."},
+    415: {"description": "Content type not accepted."},
+    422: {"description": "Body is not a valid comment; fields are named."},
+    503: {"description": "Broker unavailable or secret not configured; retry later."},
+}

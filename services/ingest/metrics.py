@@ -1,4 +1,8 @@
-"""Ingest metrics. Labels carry platforms and reasons, never ids or text."""
+"""Ingest metrics. Labels carry platforms, kinds and reasons, never ids or text.
+
+Sources (page, channel, forum, team) are the brand's own accounts: a bounded, configured
+set, so the per-source health gauge labels them, capped at ``MAX_SOURCES`` per platform.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,35 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS
 
+MAX_SOURCES = 200
+OTHER = "other"
+
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.webhooks = Counter(
             "vigie_ingest_webhooks_total",
-            "Webhooks received, by platform and outcome (accepted or the rejection reason).",
+            "Webhook requests, by platform and outcome (accepted, duplicate, not_comment, "
+            "handshake, or the rejection reason).",
             ["platform", "outcome"],
+            registry=registry,
+        )
+        self.comments = Counter(
+            "vigie_ingest_comments_total",
+            "Comment events published, by the comment's platform and kind.",
+            ["platform", "kind"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "vigie_ingest_duplicates_total",
+            "Comment revisions dropped because they were already published.",
+            ["platform"],
+            registry=registry,
+        )
+        self.ignored = Counter(
+            "vigie_ingest_ignored_items_total",
+            "Valid items that are not comments (reactions, receipts, pings ...), by reason.",
+            ["platform", "reason"],
             registry=registry,
         )
         self.ack_seconds = Histogram(
@@ -24,7 +50,29 @@ class IngestMetrics:
         )
         self.last_event = Gauge(
             "vigie_ingest_last_event_timestamp_seconds",
-            "When the last accepted event arrived, per platform.",
+            "When the last accepted webhook arrived, per platform.",
             ["platform"],
             registry=registry,
         )
+        self.source_last_event = Gauge(
+            "vigie_ingest_source_last_event_timestamp_seconds",
+            "When the last comment of a source (page, channel, forum, team) was published.",
+            ["platform", "source"],
+            registry=registry,
+        )
+        self.dedup_unavailable = Counter(
+            "vigie_ingest_dedup_unavailable_total",
+            "Deliveries published without a de-duplication check (database unavailable).",
+            ["platform"],
+            registry=registry,
+        )
+        self._sources: dict[str, set[str]] = {}
+
+    def source_label(self, platform: str, source: str) -> str:
+        known = self._sources.setdefault(platform, set())
+        if source in known:
+            return source
+        if len(known) >= MAX_SOURCES:
+            return OTHER
+        known.add(source)
+        return source

@@ -44,7 +44,7 @@ comments = Table(
     Column("platform", String(64), nullable=False),
     Column("source", String(128), nullable=False),
     Column("comment_id", String(512), nullable=False),
-    Column("revision", Integer, nullable=False),
+    Column("revision", BigInteger, nullable=False),
     Column("kind", String(16), nullable=False),
     Column("post_id", String(256), nullable=False),
     Column("parent_id", String(512)),
@@ -58,7 +58,7 @@ comments = Table(
     Column("received_at", UTCDateTime, nullable=False),
     Column("delivery_id", String(256), nullable=False),
     Column("trace_id", String(64), nullable=False),
-    UniqueConstraint("platform", "comment_id", "revision"),
+    UniqueConstraint("platform", "comment_id", "revision", "kind"),
 )
 
 # Written by the classifier: one verdict per comment revision and model version.
@@ -69,7 +69,8 @@ classifications = Table(
     Column("event_id", String(36), nullable=False, unique=True),
     Column("platform", String(64), nullable=False),
     Column("comment_id", String(512), nullable=False),
-    Column("revision", Integer, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="created"),
     Column("labels", JSON, nullable=False),
     Column("categories", JSON, nullable=False),
     Column("severity", String(16), nullable=False),
@@ -79,7 +80,14 @@ classifications = Table(
     Column("rationale", Text, nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("classified_at", UTCDateTime, nullable=False),
-    UniqueConstraint("platform", "comment_id", "revision", "model_version"),
+    UniqueConstraint(
+        "platform",
+        "comment_id",
+        "revision",
+        "kind",
+        "model_version",
+        name="uq_classifications_version",
+    ),
 )
 
 # Written by the router.
@@ -115,7 +123,7 @@ case_comments = Table(
     Column("case_id", String(36), ForeignKey("cases.id"), nullable=False),
     Column("platform", String(64), nullable=False),
     Column("comment_id", String(512), nullable=False),
-    Column("revision", Integer, nullable=False),
+    Column("revision", BigInteger, nullable=False),
     Column("added_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("case_id", "platform", "comment_id", "revision"),
     Index("ix_case_comments_comment", "platform", "comment_id", "revision"),
@@ -155,4 +163,26 @@ audit_log = Table(
     Column("details", JSON, nullable=False),
     Column("trace_id", String(64)),
     Index("ix_audit_log_subject", "subject_type", "subject_id"),
+)
+
+# Written by ingest: the comment revisions already published, so that a platform's
+# redelivery is dropped even after a restart. Pruned after ``VIGIE_DEDUP_RETENTION_DAYS``.
+ingest_seen = Table(
+    "ingest_seen",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("platform", String(64), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Written by ingest's YouTube poller: one cursor per tracked video.
+youtube_cursors = Table(
+    "youtube_cursors",
+    metadata,
+    Column("video_id", String(64), primary_key=True),
+    Column("channel_id", String(128), nullable=False),
+    Column("cursor", JSON, nullable=False),
+    Column("tracked_until", UTCDateTime, nullable=False),
+    Column("next_poll_at", UTCDateTime, nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

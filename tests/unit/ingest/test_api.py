@@ -181,7 +181,7 @@ OVERSIZED = json.dumps({**VALID, "text": "x" * LIMIT}).encode()
             {"content-type": "application/json", "x-vigie-signature": "sha256=nothex"},
             401,
             "signature_malformed",
-            "sha256=<64 hex>",
+            "X-Vigie-Signature header is malformed",
         ),
         (
             URL,
@@ -189,11 +189,8 @@ OVERSIZED = json.dumps({**VALID, "text": "x" * LIMIT}).encode()
             {"content-type": "application/json", "x-vigie-signature": "hmac " + "0" * 64},
             401,
             "signature_malformed",
-            "sha256=<64 hex>",
+            "X-Vigie-Signature header is malformed",
         ),
-        (URL, b"{not json", signed(b"{not json"), 400, "invalid_body", "not valid JSON"),
-        (URL, b"[1, 2]", signed(b"[1, 2]"), 400, "invalid_body", "JSON object"),
-        (URL, MISSING_POST_ID, signed(MISSING_POST_ID), 422, "invalid_body", "post_id"),
         (URL, OVERSIZED, signed(OVERSIZED), 413, "too_large", f"larger than {LIMIT} bytes"),
         (
             URL,
@@ -225,9 +222,6 @@ OVERSIZED = json.dumps({**VALID, "text": "x" * LIMIT}).encode()
         "missing-signature",
         "malformed-signature",
         "wrong-signature-scheme",
-        "invalid-json",
-        "not-an-object",
-        "missing-field",
         "oversized",
         "wrong-content-type",
         "bad-source-name",
@@ -250,6 +244,30 @@ async def test_a_rejected_webhook_publishes_nothing(
     assert ingest.published() == (0, 0)
     assert ingest.rejected(outcome) == 1
     assert ingest.rejected("accepted") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (MISSING_POST_ID, 422, "post_id"),
+    ],
+    ids=["invalid-json", "not-an-object", "missing-field"],
+)
+async def test_a_verified_unreadable_body_is_archived_but_never_a_comment(
+    ingest: Ingest, body: bytes, status: int, says: str
+) -> None:
+    response = await ingest.client.post(URL, content=body, headers=signed(body))
+
+    assert response.status_code == status, response.text
+    assert says in response.json()["error"]
+    assert ingest.published() == (1, 0)
+    (record,) = ingest.bus.records(COMMENTS_RAW)
+    raw = RawWebhook.model_validate_json(record.value)
+    assert raw.outcome == "invalid_body"
+    assert base64.b64decode(raw.body) == body
+    assert ingest.rejected("invalid_body") == 1
 
 
 async def test_a_missing_field_is_named_in_the_answer(ingest: Ingest) -> None:

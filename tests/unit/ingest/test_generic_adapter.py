@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.ingest import generic
-from services.ingest.generic import PayloadError, parse
+from services.ingest.adapters import generic
+from services.ingest.adapters.base import Context, PayloadError
+from services.ingest.adapters.generic import parse
 from shared.events import CommentKind, derive_id
 from tests.unit import factories as f
 
@@ -26,7 +27,9 @@ def body(data: Any) -> bytes:
 
 
 def parse_body(raw: bytes, source: str = "forum") -> Any:
-    return parse(raw, source=source, received_at=f.NOW, delivery_id="d-1", trace_id="t-1")
+    context = Context(received_at=f.NOW, delivery_id="d-1", trace_id="t-1")
+    (comment,) = parse(raw, source=source, context=context).comments
+    return comment
 
 
 def test_a_valid_payload_becomes_a_comment() -> None:
@@ -66,12 +69,10 @@ def test_ids_are_scoped_by_source_so_two_sources_never_collide() -> None:
 
 
 def test_the_event_id_is_stable_across_redeliveries() -> None:
-    first = parse(body(VALID), source="forum", received_at=f.NOW, delivery_id="a", trace_id="1")
-    again = parse(
-        body(VALID), source="forum", received_at=datetime.now(UTC), delivery_id="b", trace_id="2"
-    )
+    first = parse(body(VALID), source="forum", context=Context(f.NOW, "a", "1"))
+    again = parse(body(VALID), source="forum", context=Context(datetime.now(UTC), "b", "2"))
 
-    assert first.event_id == again.event_id
+    assert first.comments[0].event_id == again.comments[0].event_id
 
 
 def test_a_reply_belongs_to_the_thread_of_its_parent() -> None:

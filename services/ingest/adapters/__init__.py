@@ -1,0 +1,1 @@
+"""One module per platform: a pure ``parse`` and a verifier behind the ``Adapter`` protocol."""

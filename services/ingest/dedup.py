@@ -1,0 +1,153 @@
+"""Durable de-duplication of comment revisions: a platform's redelivery is dropped.
+
+The order is check -> publish -> remember. Remembering only after the broker acknowledged
+means a failed publish is never mistaken for a duplicate when the platform retries (nothing
+is lost). A crash between publish and remember lets one duplicate through on redelivery;
+the pipeline downstream is idempotent by event id, so that costs a little work, not a page.
+
+Lookups go to a bounded in-memory set first, then to the ``ingest_seen`` table, which makes
+the decision hold across restarts and replicas. Writes are batched in the background so the
+webhook's answer never waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.runtime import Clock
+from shared.storage.tables import ingest_seen
+from shared.storage.writes import insert_ignore_many
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_CHUNK = 500
+
+
+class SeenStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        *,
+        cache_size: int = 100_000,
+        flush_interval_s: float = 0.05,
+        retention: timedelta = timedelta(days=30),
+        max_pending: int = 200_000,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._cache: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._cache_size = cache_size
+        self._pending: dict[uuid.UUID, tuple[str, datetime]] = {}
+        self._flush_interval_s = flush_interval_s
+        self._retention = retention
+        self._max_pending = max_pending
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_prune: datetime | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._writer(), name="ingest-seen-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            await self.flush()
+        if self._pending:
+            log.warning("%d seen revisions not recorded at shutdown", len(self._pending))
+
+    def _cached(self, event_id: uuid.UUID) -> bool:
+        if event_id in self._cache:
+            self._cache.move_to_end(event_id)
+            return True
+        return event_id in self._pending
+
+    async def seen(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of ``event_ids`` were already published (raises when the database fails)."""
+        found = {e for e in event_ids if self._cached(e)}
+        unknown = [str(e) for e in event_ids if e not in found]
+        for start in range(0, len(unknown), _LOOKUP_CHUNK):
+            chunk = unknown[start : start + _LOOKUP_CHUNK]
+            async with self._engine.connect() as conn:
+                rows = await conn.execute(
+                    select(ingest_seen.c.event_id).where(ingest_seen.c.event_id.in_(chunk))
+                )
+                found.update(uuid.UUID(r[0]) for r in rows)
+        for event_id in found:
+            self._remember_locally(event_id)
+        return found
+
+    def remember(self, items: Iterable[tuple[uuid.UUID, str]]) -> None:
+        """Record published revisions (``(event_id, platform)``); written in the background."""
+        now = self._clock()
+        for event_id, platform in items:
+            self._remember_locally(event_id)
+            self._pending[event_id] = (platform, now)
+        if len(self._pending) > self._max_pending:
+            # The database has been away for long: keep memory bounded. Forgetting a record
+            # lets at most one redelivery through, which the pipeline absorbs.
+            for event_id in list(self._pending)[: len(self._pending) - self._max_pending]:
+                del self._pending[event_id]
+        self._wake.set()
+
+    def _remember_locally(self, event_id: uuid.UUID) -> None:
+        if self._cache_size <= 0:
+            return
+        self._cache[event_id] = None
+        self._cache.move_to_end(event_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    async def flush(self) -> None:
+        """Write what is pending; on failure it stays pending for the next attempt."""
+        if not self._pending:
+            return
+        batch = dict(self._pending)
+        rows = [
+            {"event_id": str(e), "platform": platform, "seen_at": at}
+            for e, (platform, at) in batch.items()
+        ]
+        async with self._engine.begin() as conn:
+            await insert_ignore_many(conn, ingest_seen, rows)
+        for event_id in batch:
+            self._pending.pop(event_id, None)
+        await self._maybe_prune()
+
+    async def _maybe_prune(self) -> None:
+        now = self._clock()
+        if self._last_prune is not None and now - self._last_prune < timedelta(hours=1):
+            return
+        self._last_prune = now
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(ingest_seen).where(ingest_seen.c.seen_at < now - self._retention)
+            )
+
+    async def _writer(self) -> None:
+        backoff = self._flush_interval_s
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self._flush_interval_s)  # let a burst gather into one write
+            try:
+                await self.flush()
+                backoff = self._flush_interval_s
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not record seen revisions, will retry: %s", exc)
+                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(backoff)
+                self._wake.set()
