@@ -21,6 +21,7 @@ def to_message(topic: str, event: Event, *, key: str) -> Message:
             ("event_type", type(event).__name__.encode()),
             ("schema_version", str(event.schema_version).encode()),
         ),
+        event_id=str(event.event_id),
     )
 
 

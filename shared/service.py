@@ -106,13 +106,16 @@ def service_app(
 
 
 def standalone_app(
-    settings: CommonSettings, component: Component, *, title: str, description: str
+    settings: CommonSettings, *components: Component, title: str, description: str
 ) -> FastAPI:
-    """One service as a process of its own, on Kafka and the configured database."""
+    """One service as a process of its own, on Kafka and the configured database.
+
+    The first component names the service's Kafka client.
+    """
 
     async def runtime() -> Runtime:
-        return await open_runtime(settings, client_id=f"vigie-{component.name}")
+        return await open_runtime(settings, client_id=f"vigie-{components[0].name}")
 
     return service_app(
-        title=title, description=description, open_runtime=runtime, components=[component]
+        title=title, description=description, open_runtime=runtime, components=list(components)
     )

@@ -110,6 +110,66 @@ def policy_check(path: Path = typer.Argument(..., help="The policy YAML file."))
 
 
 @app.command()
+def replay(
+    since: str | None = typer.Option(
+        None, help="Replay requests archived at or after this ISO time (default: all)."
+    ),
+    platform: list[str] = typer.Option([], help="Only this platform (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count, publish nothing."),
+    force: bool = typer.Option(
+        False, "--force", help="Republish comments already published (skip de-duplication)."
+    ),
+    output: str = typer.Option("text", "--format", help="text or json."),
+) -> None:
+    """Re-normalise archived webhooks (vigie.comments.raw.v1) and publish what is new."""
+    import asyncio
+    import json
+    from datetime import UTC, datetime
+
+    from services.ingest.replay import ReplayError, run_replay
+    from services.ingest.settings import IngestSettings
+
+    if output not in ("text", "json"):
+        raise typer.Exit(_fail("--format must be text or json"))
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise typer.Exit(_fail(f"--since: not an ISO date-time: {since!r}")) from exc
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total or done % 500 == 0:
+            typer.echo(f"\r  {stage}: {done}/{total}", err=True, nl=done == total)
+
+    try:
+        report = asyncio.run(
+            run_replay(
+                IngestSettings(),
+                since=start,
+                platforms=set(platform) or None,
+                dry_run=dry_run,
+                force=force,
+                progress=progress,
+            )
+        )
+    except ReplayError as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    summary = report.as_dict()
+    if output == "json":
+        typer.echo(json.dumps(summary))
+    else:
+        verb = "would publish" if dry_run else "published"
+        typer.echo(
+            f"{summary['requests']} archived request(s): {verb} {summary['published']} "
+            f"comment(s), {summary['duplicates']} already published, "
+            f"{summary['unreadable']} unreadable, {summary['skipped']} other platform(s)"
+        )
+
+
+@app.command()
 def receiver(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8090),

@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr
 from services.classifier.settings import ClassifierSettings
 from services.classifier.worker import ClassifierComponent
 from services.ingest.api import IngestComponent
+from services.ingest.youtube_poller import YouTubePoller
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import NotifierComponent
@@ -88,6 +89,7 @@ def create_app(settings: EmbeddedSettings) -> FastAPI:
         open_runtime=runtime,
         components=[
             IngestComponent(settings),
+            YouTubePoller(settings),
             ClassifierComponent(settings),
             RouterComponent(settings),
             NotifierComponent(settings),

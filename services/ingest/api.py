@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -38,7 +38,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from shared.bus import Bus, BusUnavailable, Message
 from shared.codec import to_message
-from shared.events import Comment, RawWebhook, derive_id
+from shared.events import Comment, Event, RawWebhook, SourceChanged, derive_id
 from shared.logs import trace
 from shared.runtime import Clock, Runtime
 from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
@@ -85,19 +85,22 @@ def archived_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in _UNARCHIVED_HEADERS}
 
 
-def fresh_comments(comments: Sequence[Comment], seen: set[uuid.UUID]) -> list[Comment]:
-    """Comments not yet published, each revision once even if a delivery repeats it."""
-    fresh: list[Comment] = []
+E = TypeVar("E", bound=Event)
+
+
+def fresh_events(events: Sequence[E], seen: set[uuid.UUID]) -> list[E]:
+    """Events not yet published, each once even if a delivery repeats it."""
+    fresh: list[E] = []
     taken = set(seen)
-    for comment in comments:
-        if comment.event_id not in taken:
-            taken.add(comment.event_id)
-            fresh.append(comment)
+    for event in events:
+        if event.event_id not in taken:
+            taken.add(event.event_id)
+            fresh.append(event)
     return fresh
 
 
 def outcome_of(parsed: Parsed, published: int, duplicates: int) -> str:
-    if published or parsed.changes:
+    if published:
         return "accepted"
     if duplicates:
         return "duplicate"
@@ -141,6 +144,11 @@ class IngestComponent:
 
     def ready(self) -> bool:
         return self._running is not None
+
+    async def flush(self) -> None:
+        """Write the pending de-duplication records now (they are written in the background)."""
+        if self._running is not None:
+            await self._running.seen.flush()
 
     def routes(self) -> APIRouter:
         router = APIRouter(tags=["webhooks"])
@@ -269,18 +277,20 @@ class IngestComponent:
             failure, parsed = PayloadError("body could not be normalised"), Parsed()
             failed_outcome = "adapter_error"
 
-        duplicates = 0
-        fresh: list[Comment] = []
-        if parsed.comments:
+        seen: set[uuid.UUID] = set()
+        if parsed.comments or parsed.changes:
             try:
-                seen = await running.seen.seen([c.event_id for c in parsed.comments])
+                ids = [e.event_id for e in (*parsed.comments, *parsed.changes)]
+                seen = await running.seen.seen(ids)
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("de-duplication unavailable, publishing anyway: %s", exc)
                 metrics.dedup_unavailable.labels(platform).inc()
-                seen = set()
-            fresh = fresh_comments(parsed.comments, seen)
-            duplicates = len(parsed.comments) - len(fresh)
-        outcome = failed_outcome if failure else outcome_of(parsed, len(fresh), duplicates)
+        fresh = fresh_events(parsed.comments, seen)
+        changes = fresh_events(parsed.changes, seen)
+        duplicates = len(parsed.comments) + len(parsed.changes) - len(fresh) - len(changes)
+        outcome = (
+            failed_outcome if failure else outcome_of(parsed, len(fresh) + len(changes), duplicates)
+        )
 
         raw = RawWebhook(
             event_id=derive_id("raw", platform, source, delivery_id),
@@ -297,20 +307,22 @@ class IngestComponent:
         messages: list[Message] = [to_message(COMMENTS_RAW, raw, key=f"{platform}:{delivery_id}")]
         messages += [to_message(COMMENTS_NORMALIZED, c, key=c.partition_key) for c in fresh]
         messages += [
-            to_message(SOURCE_CHANGES, c, key=f"{c.platform}:{c.item_id}") for c in parsed.changes
+            to_message(SOURCE_CHANGES, c, key=f"{c.platform}:{c.item_id}") for c in changes
         ]
+        published = [(c.event_id, c.platform) for c in fresh]
+        published += [(c.event_id, c.platform) for c in changes]
         try:
-            await running.bus.publish(messages)
+            # Remembered once acknowledged, even if that comes after a 503 was answered.
+            await running.bus.publish(messages, on_acked=lambda: running.seen.remember(published))
         except BusUnavailable as exc:
             log.warning("webhook not acknowledged by the broker: %s", exc)
             metrics.webhooks.labels(platform, "bus_unavailable").inc()
             return problem(503, "event bus unavailable, retry later")
-        running.seen.remember((c.event_id, c.platform) for c in fresh)
 
         metrics.webhooks.labels(platform, outcome).inc()
         if failure is not None:
             return problem(failure.status, failure.reason, fields=failure.errors)
-        self._count(running, platform, parsed, fresh, duplicates)
+        self._count(running, platform, parsed, fresh, changes, duplicates)
         metrics.ack_seconds.labels(platform).observe(time.perf_counter() - started)
         if parsed.reply is not None:
             reply = parsed.reply
@@ -318,6 +330,7 @@ class IngestComponent:
         answer: dict[str, Any] = {
             "status": outcome,
             "comments": len(fresh),
+            "changes": len(changes),
             "duplicates": duplicates,
             "ignored": len(parsed.ignored),
             "trace_id": trace_id,
@@ -328,7 +341,12 @@ class IngestComponent:
 
     @staticmethod
     def _count(
-        running: _Running, platform: str, parsed: Parsed, fresh: list[Comment], duplicates: int
+        running: _Running,
+        platform: str,
+        parsed: Parsed,
+        fresh: list[Comment],
+        changes: list[SourceChanged],
+        duplicates: int,
     ) -> None:
         metrics = running.metrics
         now = time.time()
@@ -337,7 +355,7 @@ class IngestComponent:
             metrics.comments.labels(comment.platform, comment.kind.value).inc()
             label = metrics.source_label(comment.platform, comment.source)
             metrics.source_last_event.labels(comment.platform, label).set(now)
-        for change in parsed.changes:
+        for change in changes:
             label = metrics.source_label(change.platform, change.source)
             metrics.source_last_event.labels(change.platform, label).set(now)
         for reason in parsed.ignored:

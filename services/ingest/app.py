@@ -1,4 +1,4 @@
-"""The ingest service as a process of its own."""
+"""The ingest service as a process of its own: the webhook routes and the YouTube poller."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.ingest.api import IngestComponent
 from services.ingest.settings import IngestSettings
+from services.ingest.youtube_poller import YouTubePoller
 from shared.service import standalone_app
 
 
@@ -13,6 +14,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     return standalone_app(
         settings,
         IngestComponent(settings),
+        YouTubePoller(settings),
         title="Vigie ingest",
         description="Signed platform webhooks, verified and normalised onto Kafka.",
     )

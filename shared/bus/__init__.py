@@ -1,5 +1,5 @@
 """The message bus: a small protocol with a Kafka and an in-memory implementation."""
 
-from shared.bus.protocol import Bus, BusUnavailable, Consumer, Message, Record
+from shared.bus.protocol import Acked, Bus, BusUnavailable, Consumer, Message, Record
 
-__all__ = ["Bus", "BusUnavailable", "Consumer", "Message", "Record"]
+__all__ = ["Acked", "Bus", "BusUnavailable", "Consumer", "Message", "Record"]

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
-from shared.bus.protocol import BusUnavailable, Message, Record, commit_positions
+from shared.bus.protocol import Acked, BusUnavailable, Message, Record, commit_positions
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class KafkaBus:
         self._publish_timeout_s = publish_timeout_s
         self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
+        # Messages queued by a publish that timed out, by (topic, event id), until settled.
+        self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
@@ -85,20 +89,42 @@ class KafkaBus:
         finally:
             await admin.close()
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
         if not messages:
             return
         producer = self._producer
         if producer is None:
             raise BusUnavailable("producer not started")
         try:
-            futures = [
-                await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers) or None)
-                for m in messages
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
+            futures = [await self._queue(producer, m) for m in messages]
+        except KafkaError as exc:
+            raise BusUnavailable(f"broker did not take the messages: {type(exc).__name__}") from exc
+        acked = asyncio.gather(*futures)
+        acked.add_done_callback(functools.partial(_settled, on_acked))
+        try:
+            # The shield keeps the messages queued when we stop waiting: the idempotent
+            # producer delivers them once the broker is back, exactly once.
+            await asyncio.wait_for(asyncio.shield(acked), self._publish_timeout_s)
         except (KafkaError, TimeoutError) as exc:
             raise BusUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
+
+    async def _queue(self, producer: AIOKafkaProducer, message: Message) -> asyncio.Future[Any]:
+        if message.event_id is not None:
+            queued = self._inflight.get((message.topic, message.event_id))
+            if queued is not None:
+                return queued
+        future: asyncio.Future[Any] = await producer.send(
+            message.topic, message.value, key=message.key, headers=list(message.headers) or None
+        )
+        if message.event_id is not None:
+            name = (message.topic, message.event_id)
+            self._inflight[name] = future
+            future.add_done_callback(functools.partial(self._settle, name))
+        return future
+
+    def _settle(self, name: tuple[str, str], future: asyncio.Future[Any]) -> None:
+        if self._inflight.get(name) is future:
+            del self._inflight[name]
 
     async def consumer(self, topics: Sequence[str], *, group: str) -> KafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -157,3 +183,28 @@ class KafkaConsumer:
 
     async def close(self) -> None:
         await self._consumer.stop()
+
+
+def _settled(on_acked: Acked | None, acked: asyncio.Future[Any]) -> None:
+    if acked.cancelled():
+        return
+    if acked.exception() is None:  # retrieving it also silences "never retrieved"
+        if on_acked is not None:
+            on_acked()
+    else:
+        log.debug("queued messages failed: %r", acked.exception())
+
+
+async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, list[int]]:
+    """The partitions of each existing topic among ``topics`` (absent topics are left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigie-metadata")
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {
+        t["topic"]: sorted(p["partition"] for p in t["partitions"])
+        for t in described
+        if t.get("error_code", 0) == 0 and t["partitions"]
+    }

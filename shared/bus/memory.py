@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Sequence
 
-from shared.bus.protocol import Message, Record, commit_positions
+from shared.bus.protocol import Acked, Message, Record, commit_positions
 
 
 class MemoryBus:
@@ -47,7 +47,7 @@ class MemoryBus:
             return self._rr % self._partitions
         return zlib.crc32(key) % self._partitions
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
         now_ms = int(time.time() * 1000)
         for message in messages:
             log = self._log(message.topic)
@@ -65,6 +65,8 @@ class MemoryBus:
                 )
             )
         self._changed.set()
+        if on_acked is not None:
+            on_acked()
 
     async def consumer(self, topics: Sequence[str], *, group: str) -> MemoryConsumer:
         await self.ensure_topics(topics)

@@ -8,7 +8,7 @@ the group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,10 +21,20 @@ class BusUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One message to publish; ``event_id`` names the event it carries, if any.
+
+    A message whose event is still queued from an earlier, timed-out publish is not queued a
+    second time: the new publish waits for the first one instead.
+    """
+
     topic: str
     value: bytes
     key: bytes | None = None
     headers: Headers = ()
+    event_id: str | None = None
+
+
+Acked = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +73,12 @@ class Bus(Protocol):
 
     async def ensure_topics(self, topics: Sequence[str]) -> None: ...
 
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Return once every message is acknowledged; raise ``BusUnavailable`` otherwise."""
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
+        """Return once every message is acknowledged; raise ``BusUnavailable`` otherwise.
+
+        ``on_acked`` is called once every message is acknowledged, even when that happens
+        after ``publish`` gave up waiting (the producer keeps retrying queued messages).
+        """
         ...
 
     async def consumer(self, topics: Sequence[str], *, group: str) -> Consumer: ...

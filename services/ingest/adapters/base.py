@@ -170,8 +170,11 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a ``PayloadError`` saying why not."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8, bad JSON and integers longer than Python accepts;
+        # RecursionError, nesting deeper than the parser goes.
+        reason = str(exc) if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise PayloadError(f"body is not valid JSON: {reason}") from exc
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     return data
@@ -186,6 +189,15 @@ def comment_event_id(platform: str, comment_id: str, revision: int, kind: Commen
     if kind in (CommentKind.CREATED, CommentKind.EDITED):
         return derive_id("comment", platform, comment_id, str(revision))
     return derive_id("comment", platform, comment_id, str(revision), kind.value)
+
+
+def without_surrogates(value: str) -> str:
+    """``value`` with lone UTF-16 surrogates replaced by U+FFFD."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -216,8 +228,15 @@ def build_comment(
 
     ``parent_id`` is the comment this one answers, ``None`` for a top-level comment (never
     the post id). The thread is the top-level comment's id: the parent's, or the comment's own.
-    Raises ``PayloadError`` when a value breaks the event's limits.
+    Raises ``PayloadError`` when a value breaks the event's limits. Lone surrogates (JSON
+    allows ``"\\ud800"``) cannot be published: in text they become U+FFFD, in ids they are
+    an error.
     """
+    text = without_surrogates(text)
+    author_name = without_surrogates(author_name) if author_name is not None else None
+    ids = (source, comment_id, author_id, post_id, parent_id or "", url or "", lang or "")
+    if any(i != without_surrogates(i) for i in ids):
+        raise PayloadError("ids must be valid Unicode (no lone surrogates)")
     try:
         return Comment(
             event_id=comment_event_id(platform, comment_id, revision, kind),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from services.ingest.adapters import generic
+from services.ingest.adapters import discourse, generic, meta, slack, x, youtube
 from services.ingest.adapters.base import Adapter
 from services.ingest.settings import IngestSettings
 
@@ -13,6 +13,11 @@ Signer = Callable[[bytes, bytes, datetime], dict[str, str]]
 
 ADAPTERS: dict[str, tuple[Callable[[IngestSettings], Adapter], Signer]] = {
     generic.PLATFORM: (generic.GenericAdapter, generic.platform_headers),
+    meta.PLATFORM: (meta.MetaAdapter, meta.platform_headers),
+    x.PLATFORM: (x.XAdapter, x.platform_headers),
+    youtube.PLATFORM: (youtube.YouTubeAdapter, youtube.platform_headers),
+    discourse.PLATFORM: (discourse.DiscourseAdapter, discourse.platform_headers),
+    slack.PLATFORM: (slack.SlackAdapter, slack.platform_headers),
 }
 
 

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from services.ingest.api import IngestComponent
 from services.ingest.settings import IngestSettings
 from services.ingest.signature import sign
-from shared.bus import BusUnavailable, Message
+from shared.bus import Acked, BusUnavailable, Message
 from shared.bus.memory import MemoryBus
 from shared.events import Comment, RawWebhook
 from shared.runtime import Runtime
@@ -328,10 +328,10 @@ async def test_no_configured_secret_answers_503_and_publishes_nothing(tmp_path: 
 
 
 class UnavailableBus(MemoryBus):
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
         if any(m.topic in (COMMENTS_RAW, COMMENTS_NORMALIZED) for m in messages):
             raise BusUnavailable("no acknowledgement")
-        await super().publish(messages)
+        await super().publish(messages, on_acked=on_acked)
 
 
 async def test_an_unacknowledged_publish_answers_503_so_the_platform_retries(

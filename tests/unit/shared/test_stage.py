@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from shared.bus import BusUnavailable, Message, Record
+from shared.bus import Acked, BusUnavailable, Message, Record
 from shared.bus.memory import MemoryBus
 from shared.codec import decoder, to_message
 from shared.events import Comment
@@ -169,13 +169,13 @@ class SnoopingBus(MemoryBus):
         self.publish_attempts = 0
         self._fail_publishes = fail_publishes
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
         if any(m.topic == OUT for m in messages):
             self.publish_attempts += 1
             self.committed_at_publish.append(self.committed(GROUP, IN, 0))
             if self.publish_attempts <= self._fail_publishes:
                 raise BusUnavailable("broker did not acknowledge")
-        await super().publish(messages)
+        await super().publish(messages, on_acked=on_acked)
 
 
 @pytest.mark.parametrize(
