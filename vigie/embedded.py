@@ -16,8 +16,8 @@ from pydantic import Field, SecretStr
 from services.classifier.settings import ClassifierSettings
 from services.classifier.worker import ClassifierComponent
 from services.ingest.api import IngestComponent
-from services.ingest.youtube_poller import YouTubePoller
 from services.ingest.settings import IngestSettings
+from services.ingest.youtube_poller import YouTubePoller
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import NotifierComponent
 from services.router.component import RouterComponent

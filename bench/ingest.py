@@ -1,0 +1,221 @@
+"""``make bench`` (ingest part): signed webhooks per second and webhook-to-ack latency.
+
+The ingest service runs as its own process on the real Kafka and a throw-away PostgreSQL
+database; every webhook is a new comment, so each one is verified, checked against the
+de-duplication table, archived and published with acks=all before it is answered.
+
+Two phases: a closed loop (``BENCH_CONNECTIONS`` keep-alive connections sending as fast as
+answers come: the ceiling) and an open loop at ``BENCH_RATE`` webhooks/s (the latency at
+that load). The client is a minimal keep-alive HTTP/1.1 writer so that it costs the shared
+CPUs as little as possible. Writes ``bench/results/<utc time>-ingest.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import platform
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.databases import create_database, drop_database
+from vigie.stack import ServiceProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 18291
+PATH = "/webhooks/generic/bench"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def request(secret: bytes, i: int) -> bytes:
+    body = json.dumps(
+        {
+            "id": f"{i}-{uuid.uuid4().hex}",
+            "text": "Je ne sais plus quoi faire, j'ai besoin d'aide",
+            "author": {"id": uuid.uuid4().hex, "name": "Bench"},
+            "post_id": f"p-{i % 50}",
+        }
+    ).encode()
+    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"x-vigie-signature: {signature}\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+class Connection:
+    def __init__(self) -> None:
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", PORT)
+
+    async def send(self, payload: bytes) -> tuple[int, float]:
+        assert self.reader is not None and self.writer is not None
+        started = time.perf_counter()
+        self.writer.write(payload)
+        status = await read_response(self.reader)
+        return status, (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def closed_loop(payloads: list[bytes], connections: int) -> dict[str, Any]:
+    queue = list(reversed(payloads))
+    latencies: list[float] = []
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        conn = Connection()
+        await conn.open()
+        try:
+            while queue:
+                status, ms = await conn.send(queue.pop())
+                latencies.append(ms)
+                failures += status >= 300
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    return summary(latencies, failures, elapsed)
+
+
+async def open_loop(payloads: list[bytes], rate: float, connections: int) -> dict[str, Any]:
+    """Each connection sends on a fixed schedule; a late answer delays its next send, and
+    that lateness counts in the latency (measured from the scheduled time)."""
+    latencies: list[float] = []
+    failures = 0
+    per_connection = [payloads[i::connections] for i in range(connections)]
+    interval = connections / rate
+
+    async def worker(items: list[bytes], offset: float, start: float) -> None:
+        nonlocal failures
+        conn = Connection()
+        await conn.open()
+        try:
+            for n, payload in enumerate(items):
+                due = start + offset + n * interval
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                status, ms = await conn.send(payload)
+                late = max(0.0, time.perf_counter() - due) * 1000
+                latencies.append(max(ms, late))
+                failures += status >= 300
+        finally:
+            await conn.close()
+
+    start = time.perf_counter() + 0.2
+    await asyncio.gather(
+        *(
+            worker(items, i * interval / connections, start)
+            for i, items in enumerate(per_connection)
+        )
+    )
+    return summary(latencies, failures, time.perf_counter() - start)
+
+
+def summary(latencies: list[float], failures: int, elapsed: float) -> dict[str, Any]:
+    return {
+        "webhooks": len(latencies),
+        "failures": failures,
+        "seconds": round(elapsed, 2),
+        "throughput_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.5), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "max_ms": round(max(latencies, default=float("nan")), 2),
+    }
+
+
+async def main() -> None:
+    bootstrap = os.environ["VIGIE_KAFKA_BOOTSTRAP"]
+    server = os.environ["VIGIE_DATABASE_URL"]
+    count = int(os.environ.get("BENCH_WEBHOOKS", "10000"))
+    rate = float(os.environ.get("BENCH_RATE", "1000"))
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+    secret = secrets.token_hex(16)
+    database = await create_database(server, prefix="vigie_bench_ingest")
+    service = ServiceProcess(
+        name="ingest",
+        port=PORT,
+        env={
+            "VIGIE_KAFKA_BOOTSTRAP": bootstrap,
+            "VIGIE_DATABASE_URL": database,
+            "VIGIE_GENERIC_WEBHOOK_SECRET": secret,
+            "VIGIE_LOG_LEVEL": "WARNING",
+        },
+        log_path=ROOT / ".local" / "logs" / "bench" / "ingest-bench.log",
+    )
+    service.start()
+    try:
+        service.wait_ready(90)
+        key = secret.encode()
+        print("warming up ...", flush=True)
+        await closed_loop([request(key, -i - 1) for i in range(500)], 8)
+        print(f"closed loop: {count} webhooks on {connections} connections ...", flush=True)
+        ceiling = await closed_loop([request(key, i) for i in range(count)], connections)
+        print(f"open loop: {count} webhooks at {rate:.0f}/s ...", flush=True)
+        paced = await open_loop([request(key, count + i) for i in range(count)], rate, connections)
+    finally:
+        service.stop()
+        await drop_database(server, database)
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    result: dict[str, Any] = {
+        "at": at,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "target": {"throughput_per_s": 1000, "p99_ms": 15},
+        "closed_loop": ceiling,
+        "open_loop": {"offered_per_s": rate, **paced},
+    }
+    print()
+    print(f"{'ingest measure':<46}{'value':>14}")
+    print(f"{'max throughput (signed webhooks/s)':<46}{ceiling['throughput_per_s']:>14.0f}")
+    print(
+        f"{'  at that load, p50 / p99 ack (ms)':<46}"
+        f"{ceiling['p50_ms']:>6.1f} / {ceiling['p99_ms']:.1f}"
+    )
+    print(
+        f"{f'at {rate:.0f}/s offered, p50 / p99 ack (ms)':<46}"
+        f"{paced['p50_ms']:>6.1f} / {paced['p99_ms']:.1f}"
+    )
+    print(f"{'  achieved (webhooks/s)':<46}{paced['throughput_per_s']:>14.0f}")
+    print(f"{'non-2xx answers':<46}{ceiling['failures'] + paced['failures']:>14}")
+    out = ROOT / "bench" / "results" / f"{at.replace(':', '')}-ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
