@@ -15,9 +15,6 @@ from typing import Literal
 
 from services.ingest.adapters.base import Verdict
 
-# Kept for the callers of the first version of this module.
-SignatureVerdict = Verdict
-
 Encoding = Literal["hex", "base64"]
 
 

@@ -161,6 +161,18 @@ class Adapter(Protocol):
 NO_SOURCE = "-"
 
 
+class SecretBacked:
+    """What the adapters of platforms with one route and one signing secret share."""
+
+    _secrets: tuple[bytes, ...] = ()
+
+    def configured(self) -> bool:
+        return bool(self._secrets)
+
+    def route_source(self, request: InboundRequest) -> str:
+        return NO_SOURCE
+
+
 def no_handshake(platform: str) -> Rejected:
     """The GET answer of platforms that have no verification handshake."""
     return Rejected(405, f"{platform} webhooks are POST only", "method_not_allowed")

@@ -41,13 +41,13 @@ from urllib.parse import urlsplit
 
 from services.ingest import signature
 from services.ingest.adapters.base import (
-    NO_SOURCE,
     Context,
     InboundRequest,
     Parsed,
     PayloadError,
     Rejected,
     Reply,
+    SecretBacked,
     Verdict,
     build_comment,
     epoch_ms,
@@ -95,17 +95,6 @@ _BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|li|div|blockquote|h[1-6]|pre|tr)\s*>"
 _TAG = re.compile(r"<[^>]*>")
 _BLANK_LINES = re.compile(r"[ \t]*\n\s*")
 _MAX_INT = 2**63 - 1
-
-
-def load_object(body: bytes) -> dict[str, Any]:
-    """``load_json_object``, also for the inputs on which ``json`` raises something else
-    (integers over 4300 digits, nesting deeper than the recursion limit)."""
-    try:
-        return load_json_object(body)
-    except PayloadError:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"body is not valid JSON: {type(exc).__name__}") from exc
 
 
 def instance(headers: Mapping[str, str]) -> tuple[str, str]:
@@ -232,7 +221,7 @@ def _post(
 
 
 def parse(body: bytes, headers: Mapping[str, str], context: Context) -> Parsed:
-    data = load_object(body)
+    data = load_json_object(body)
     event = headers.get(EVENT_HEADER, "").strip()
     event_type = headers.get(EVENT_TYPE_HEADER, "").strip()
     if not event and not event_type:
@@ -251,7 +240,7 @@ def parse(body: bytes, headers: Mapping[str, str], context: Context) -> Parsed:
     return Parsed(comments=(result,))
 
 
-class DiscourseAdapter:
+class DiscourseAdapter(SecretBacked):
     """``POST /webhooks/discourse``: ``X-Discourse-Event-Signature: sha256=<hex HMAC>``."""
 
     platform = PLATFORM
@@ -263,12 +252,6 @@ class DiscourseAdapter:
 
     def __init__(self, settings: IngestSettings) -> None:
         self._secrets = secret_values(settings.discourse_webhook_secret)
-
-    def configured(self) -> bool:
-        return bool(self._secrets)
-
-    def route_source(self, request: InboundRequest) -> str:
-        return NO_SOURCE
 
     def handshake(self, request: InboundRequest) -> Reply:
         raise no_handshake(PLATFORM)

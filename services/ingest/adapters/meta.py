@@ -50,6 +50,7 @@ from services.ingest.adapters.base import (
     PayloadError,
     Rejected,
     Reply,
+    SecretBacked,
     Verdict,
     build_comment,
     epoch_ms,
@@ -114,15 +115,6 @@ def _invalid(path: str, error: str) -> PayloadError:
     return PayloadError(
         f"invalid Meta payload: {path} {error}", errors=[{"field": path, "error": error}]
     )
-
-
-def _load(body: bytes) -> dict[str, Any]:
-    try:
-        return load_json_object(body)
-    except PayloadError:
-        raise
-    except (ValueError, RecursionError) as exc:  # over-long integers, too deep nesting
-        raise PayloadError("body is not valid JSON: too long a number or too deep") from exc
 
 
 def _object(data: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
@@ -433,7 +425,7 @@ def _parse_entry(platform: str, raw: dict[str, Any], path: str, out: _Out) -> No
 
 
 def parse(body: bytes, context: Context) -> Parsed:
-    data = _load(body)
+    data = load_json_object(body)
     obj = _word(data, "object", "body")
     entries = data.get("entry")
     if not isinstance(entries, list):
@@ -457,7 +449,7 @@ def _any_matches(given: bytes, secrets: Sequence[bytes]) -> bool:
     return matched
 
 
-class MetaAdapter:
+class MetaAdapter(SecretBacked):
     """``/webhooks/meta``: Facebook Pages, Instagram and WhatsApp, signed with the app secret."""
 
     platform = PLATFORM
@@ -470,12 +462,6 @@ class MetaAdapter:
     def __init__(self, settings: IngestSettings) -> None:
         self._secrets = secret_values(settings.meta_app_secret)
         self._verify_tokens = secret_values(settings.meta_verify_token)
-
-    def configured(self) -> bool:
-        return bool(self._secrets)
-
-    def route_source(self, request: InboundRequest) -> str:
-        return NO_SOURCE
 
     def handshake(self, request: InboundRequest) -> Reply:
         """Echo ``hub.challenge`` when ``hub.verify_token`` is one of the configured tokens."""

@@ -27,12 +27,12 @@ from typing import Any
 
 from services.ingest import signature
 from services.ingest.adapters.base import (
-    NO_SOURCE,
     Context,
     InboundRequest,
     Parsed,
     PayloadError,
     Reply,
+    SecretBacked,
     Verdict,
     build_comment,
     epoch_ms,
@@ -276,7 +276,7 @@ def parse(body: bytes, context: Context) -> Parsed:
     return _message(context, team, event)
 
 
-class SlackAdapter:
+class SlackAdapter(SecretBacked):
     """``POST /webhooks/slack``: Events API callbacks, signed ``v0=`` over timestamp and body."""
 
     platform = PLATFORM
@@ -289,12 +289,6 @@ class SlackAdapter:
     def __init__(self, settings: IngestSettings) -> None:
         self._secrets = secret_values(settings.slack_signing_secret)
         self._window_s = settings.slack_replay_window_s
-
-    def configured(self) -> bool:
-        return bool(self._secrets)
-
-    def route_source(self, request: InboundRequest) -> str:
-        return NO_SOURCE
 
     def handshake(self, request: InboundRequest) -> Reply:
         raise no_handshake(PLATFORM)

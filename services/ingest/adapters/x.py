@@ -30,13 +30,13 @@ from typing import Any
 
 from services.ingest import signature
 from services.ingest.adapters.base import (
-    NO_SOURCE,
     Context,
     InboundRequest,
     Parsed,
     PayloadError,
     Rejected,
     Reply,
+    SecretBacked,
     Verdict,
     build_comment,
     load_json_object,
@@ -76,17 +76,6 @@ _IGNORED_ARRAYS = {
 _TYPED_REASONS = frozenset({"follow", "unfollow", "block", "unblock", "mute", "unmute"})
 # Single objects that are not events on comments.
 _IGNORED_OBJECTS = {"user_event": "revoke", "replay_job_status": "replay_status"}
-
-
-def load_object(body: bytes) -> dict[str, Any]:
-    """``load_json_object``, also for the inputs on which ``json`` raises something else
-    (integers over 4300 digits, nesting deeper than the recursion limit)."""
-    try:
-        return load_json_object(body)
-    except PayloadError:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(f"body is not valid JSON: {type(exc).__name__}") from exc
 
 
 def crc_response(secret: bytes, crc_token: str) -> str:
@@ -254,7 +243,7 @@ def _delete(event: Mapping[str, Any], source: str, context: Context, where: str)
 
 
 def parse(body: bytes, context: Context) -> Parsed:
-    data = load_object(body)
+    data = load_json_object(body)
     comments: list[Comment] = []
     ignored: list[str] = []
     source: str | None = None
@@ -283,7 +272,7 @@ def parse(body: bytes, context: Context) -> Parsed:
     return Parsed(comments=tuple(comments), ignored=tuple(ignored))
 
 
-class XAdapter:
+class XAdapter(SecretBacked):
     """``/webhooks/x``: the CRC on GET; on POST, ``X-Twitter-Webhooks-Signature:
     sha256=<base64 HMAC-SHA256 of the body>`` under the app's consumer secret."""
 
@@ -296,12 +285,6 @@ class XAdapter:
 
     def __init__(self, settings: IngestSettings) -> None:
         self._secrets = secret_values(settings.x_consumer_secret)
-
-    def configured(self) -> bool:
-        return bool(self._secrets)
-
-    def route_source(self, request: InboundRequest) -> str:
-        return NO_SOURCE
 
     def handshake(self, request: InboundRequest) -> Reply:
         """Answer with the current secret (the first one): X checks its own, not a list."""

@@ -37,13 +37,13 @@ from pydantic import ValidationError
 
 from services.ingest import signature
 from services.ingest.adapters.base import (
-    NO_SOURCE,
     Context,
     InboundRequest,
     Parsed,
     PayloadError,
     Rejected,
     Reply,
+    SecretBacked,
     Verdict,
     field_errors,
 )
@@ -166,7 +166,7 @@ def topic_channel(topic: str) -> str | None:
     return channel[0] if len(channel) == 1 and _ID.match(channel[0]) else None
 
 
-class YouTubeAdapter:
+class YouTubeAdapter(SecretBacked):
     """``/webhooks/youtube``: WebSub verification (GET) and signed Atom pings (POST)."""
 
     platform = PLATFORM
@@ -178,12 +178,6 @@ class YouTubeAdapter:
 
     def __init__(self, settings: IngestSettings) -> None:
         self._secrets = secret_values(settings.youtube_hub_secret)
-
-    def configured(self) -> bool:
-        return bool(self._secrets)
-
-    def route_source(self, request: InboundRequest) -> str:
-        return NO_SOURCE
 
     def handshake(self, request: InboundRequest) -> Reply:
         query = request.query
