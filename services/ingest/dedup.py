@@ -6,8 +6,10 @@ is lost). A crash between publish and remember lets one duplicate through on red
 the pipeline downstream is idempotent by event id, so that costs a little work, not a page.
 
 Lookups go to a bounded in-memory set first, then to the ``ingest_seen`` table, which makes
-the decision hold across restarts and replicas. Writes are batched in the background so the
-webhook's answer never waits for them.
+the decision hold across restarts and replicas. Concurrent lookups are coalesced: while one
+query runs, the ids that arrive meanwhile wait for the next, so a burst of webhooks costs a
+few queries rather than one connection checkout each (that checkout was most of ingest's
+CPU). Writes are batched in the background so the webhook's answer never waits for them.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import ARRAY, String, any_, bindparam, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +34,15 @@ from shared.storage.writes import insert_ignore_many
 log = logging.getLogger(__name__)
 
 _LOOKUP_CHUNK = 500
+_LOOKUP_ANY = select(ingest_seen.c.event_id).where(
+    ingest_seen.c.event_id == any_(bindparam("ids", type_=ARRAY(String(36))))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    ids: Sequence[uuid.UUID]
+    answer: asyncio.Future[set[uuid.UUID]]
 
 
 class SeenStore:
@@ -55,16 +67,25 @@ class SeenStore:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_prune: datetime | None = None
+        self._lookups: list[_Lookup] = []
+        self._lookup_wake = asyncio.Event()
+        self._lookup_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._writer(), name="ingest-seen-writer")
+        self._lookup_task = asyncio.create_task(self._looker(), name="ingest-seen-lookups")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._lookup_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._lookup_task = None
+        for lookup in self._lookups:
+            if not lookup.answer.done():
+                lookup.answer.set_exception(OSError("de-duplication store stopped"))
+        self._lookups.clear()
         with contextlib.suppress(SQLAlchemyError, OSError):
             await self.flush()
         if self._pending:
@@ -79,17 +100,54 @@ class SeenStore:
     async def seen(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of ``event_ids`` were already published (raises when the database fails)."""
         found = {e for e in event_ids if self._cached(e)}
-        unknown = [str(e) for e in event_ids if e not in found]
-        for start in range(0, len(unknown), _LOOKUP_CHUNK):
-            chunk = unknown[start : start + _LOOKUP_CHUNK]
-            async with self._engine.connect() as conn:
-                rows = await conn.execute(
-                    select(ingest_seen.c.event_id).where(ingest_seen.c.event_id.in_(chunk))
-                )
-                found.update(uuid.UUID(r[0]) for r in rows)
+        unknown = [e for e in event_ids if e not in found]
+        if unknown:
+            if self._lookup_task is None:
+                found |= await self._query(unknown)
+            else:
+                lookup = _Lookup(unknown, asyncio.get_running_loop().create_future())
+                self._lookups.append(lookup)
+                self._lookup_wake.set()
+                found |= await lookup.answer
         for event_id in found:
             self._remember_locally(event_id)
         return found
+
+    async def _query(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        unknown = sorted({str(e) for e in event_ids})
+        found: set[uuid.UUID] = set()
+        for start in range(0, len(unknown), _LOOKUP_CHUNK):
+            chunk = unknown[start : start + _LOOKUP_CHUNK]
+            async with self._engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    # One array parameter: compiled once, not one bind per id.
+                    rows = await conn.execute(_LOOKUP_ANY, {"ids": chunk})
+                else:
+                    rows = await conn.execute(
+                        select(ingest_seen.c.event_id).where(ingest_seen.c.event_id.in_(chunk))
+                    )
+                found.update(uuid.UUID(r[0]) for r in rows)
+        return found
+
+    async def _looker(self) -> None:
+        """Answer every waiting lookup with one query per round."""
+        while True:
+            await self._lookup_wake.wait()
+            self._lookup_wake.clear()
+            waiting, self._lookups = self._lookups, []
+            waiting = [lookup for lookup in waiting if not lookup.answer.done()]
+            if not waiting:
+                continue
+            try:
+                hits = await self._query([e for lookup in waiting for e in lookup.ids])
+            except Exception as exc:  # every waiting caller decides what a failure means
+                for lookup in waiting:
+                    if not lookup.answer.done():
+                        lookup.answer.set_exception(exc)
+                continue
+            for lookup in waiting:
+                if not lookup.answer.done():
+                    lookup.answer.set_result(hits.intersection(lookup.ids))
 
     def remember(self, items: Iterable[tuple[uuid.UUID, str]]) -> None:
         """Record published revisions (``(event_id, platform)``); written in the background."""
