@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from services.ingest.adapters.registry import signer
 from services.ingest.api import IngestComponent
+from services.ingest.dispatch import WebhookDispatch
 from services.ingest.settings import IngestSettings
 from shared.runtime import Runtime
 from shared.service import service_app
@@ -78,6 +79,7 @@ async def serve(runtime: Runtime, ingest_settings: IngestSettings) -> AsyncItera
         return runtime
 
     app = service_app(title="ingest under test", open_runtime=open_runtime, components=[component])
+    app.add_middleware(WebhookDispatch, component=component)  # as the ingest process serves
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:

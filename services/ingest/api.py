@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.routing import Route
 
 from services.ingest.adapters.base import (
     Adapter,
@@ -164,19 +163,6 @@ class IngestComponent:
         async def handshake(request: Request) -> Response:
             return await self.handshake(adapter, request)
 
-        # The POST is served by a plain route registered first, so it wins the match: it
-        # skips FastAPI's per-request dependency machinery, which cost more CPU than the
-        # webhook's own work. The documented route below never runs; it keeps the OpenAPI
-        # description (and behaves the same if the order ever changed).
-        router.routes.append(
-            Route(
-                adapter.path,
-                receive,
-                methods=["POST"],
-                include_in_schema=False,
-                name=f"{adapter.platform}_webhook_fast",
-            )
-        )
         doc = (type(adapter).__doc__ or "").strip()
         router.add_api_route(
             adapter.path,

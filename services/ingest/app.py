@@ -5,16 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.ingest.api import IngestComponent
+from services.ingest.dispatch import WebhookDispatch
 from services.ingest.settings import IngestSettings
 from services.ingest.youtube_poller import YouTubePoller
 from shared.service import standalone_app
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
-    return standalone_app(
+    ingest = IngestComponent(settings)
+    app = standalone_app(
         settings,
-        IngestComponent(settings),
+        ingest,
         YouTubePoller(settings),
         title="Vigie ingest",
         description="Signed platform webhooks, verified and normalised onto Kafka.",
     )
+    app.add_middleware(WebhookDispatch, component=ingest)
+    return app

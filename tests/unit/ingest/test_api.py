@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from services.ingest.api import IngestComponent
+from services.ingest.dispatch import WebhookDispatch
 from services.ingest.settings import IngestSettings
 from services.ingest.signature import sign
 from shared.bus import Acked, BusUnavailable, Message
@@ -58,7 +59,11 @@ class Ingest:
 
 @asynccontextmanager
 async def serve(
-    tmp_path: Path, *, bus: MemoryBus | None = None, secret: str | None = f"{OLD},{NEW}"
+    tmp_path: Path,
+    *,
+    bus: MemoryBus | None = None,
+    secret: str | None = f"{OLD},{NEW}",
+    dispatch: bool = True,
 ) -> AsyncIterator[Ingest]:
     bus = bus or MemoryBus()
     runtime = Runtime(
@@ -74,18 +79,21 @@ async def serve(
     async def open_runtime() -> Runtime:
         return runtime
 
-    app = service_app(
-        title="ingest under test", open_runtime=open_runtime, components=[IngestComponent(settings)]
-    )
+    component = IngestComponent(settings)
+    app = service_app(title="ingest under test", open_runtime=open_runtime, components=[component])
+    if dispatch:
+        app.add_middleware(WebhookDispatch, component=component)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as client:
             yield Ingest(app, client, bus, runtime.registry)
 
 
-@pytest.fixture
-async def ingest(tmp_path: Path) -> AsyncIterator[Ingest]:
-    async with serve(tmp_path) as running:
+@pytest.fixture(params=[True, False], ids=["dispatch", "framework-route"])
+async def ingest(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Ingest]:
+    """Both ways a webhook POST can be served (the direct dispatch in the ingest process, the
+    documented FastAPI route in the embedded mode) must behave the same."""
+    async with serve(tmp_path, dispatch=request.param) as running:
         yield running
 
 
