@@ -1,8 +1,10 @@
-"""Classifier metrics: verdicts by label, category and language (no ids, no text)."""
+"""Classifier metrics: verdicts, backends, fallbacks and shadow agreement (no ids, no text)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared.metrics import LATENCY_BUCKETS
 
 
 class ClassifierMetrics:
@@ -17,5 +19,36 @@ class ClassifierMetrics:
             "vigie_classifier_categories_total",
             "Finer categories given, by category.",
             ["category"],
+            registry=registry,
+        )
+        self.backend_seconds = Histogram(
+            "vigie_classifier_backend_seconds",
+            "Time a backend took on one batch, by backend and outcome (ok, failed).",
+            ["backend", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "vigie_classifier_fallbacks_total",
+            "Comments classified locally because the remote scorer failed, by backend and reason.",
+            ["backend", "reason"],
+            registry=registry,
+        )
+        self.crisis_floor = Counter(
+            "vigie_classifier_crisis_floor_total",
+            "Comments kept sensitive on the local verdict that the remote scorer did not flag.",
+            ["backend"],
+            registry=registry,
+        )
+        self.shadow_labels = Counter(
+            "vigie_classifier_shadow_labels_total",
+            "Shadow comparisons by label and outcome (both, neither, primary_only, shadow_only).",
+            ["backend", "label", "outcome"],
+            registry=registry,
+        )
+        self.shadow_failures = Counter(
+            "vigie_classifier_shadow_failures_total",
+            "Shadow batches left uncompared, by backend and reason (busy, store, remote failures).",
+            ["backend", "reason"],
             registry=registry,
         )

@@ -1,26 +1,40 @@
-"""comments.normalized -> classify -> store -> comments.classified."""
+"""comments.normalized -> classify (batch) -> store -> comments.classified.
+
+The batch goes to the primary backend in one call; a remote backend is guarded (timeout,
+fallback to the local classifier, crisis floor). A shadow backend, when configured, gets
+the same batch in the background once the verdicts are known, and never changes them.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
+import httpx
+
 from services.classifier import store
+from services.classifier.backends.base import Backend
+from services.classifier.backends.factory import primary_backend, shadow_backend
+from services.classifier.backends.local import LocalBackend, default_local
+from services.classifier.backends.shadow import ShadowRunner, ShadowVerdict
 from services.classifier.metrics import ClassifierMetrics
-from services.classifier.rules import classify
 from services.classifier.settings import ClassifierSettings
 from shared.bus import Message
 from shared.codec import to_message
-from shared.events import ClassifiedComment, Comment, derive_id
+from shared.events import Classification, ClassifiedComment, Comment, derive_id
 from shared.runtime import Runtime
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
 from shared.topics import COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
 
+log = logging.getLogger(__name__)
+
 GROUP = "vigie-classifier"
+SHADOW_DRAIN_S = 10.0
 
 
-def classified(comment: Comment) -> ClassifiedComment:
-    verdict = classify(comment.text, lang_hint=comment.lang)
+def classified(comment: Comment, verdict: Classification) -> ClassifiedComment:
+    """The event to publish; its id is stable for one revision and one model version."""
     return ClassifiedComment(
         event_id=derive_id("classified", comment.ref.key, verdict.model_version),
         trace_id=comment.trace_id,
@@ -37,25 +51,74 @@ class ClassifierComponent(StageComponent[Comment]):
     outputs = (COMMENTS_CLASSIFIED,)
     model = Comment
 
-    def __init__(self, settings: ClassifierSettings) -> None:
+    def __init__(self, settings: ClassifierSettings, *, local: LocalBackend | None = None) -> None:
         super().__init__(batch_size=settings.classifier_batch_size)
+        self._settings = settings
+        self._local = local
         self._runtime: Runtime | None = None
         self._metrics: ClassifierMetrics | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._primary: Backend | None = None
+        self._shadow: ShadowRunner | None = None
 
     async def prepare(self, runtime: Runtime) -> None:
+        settings = self._settings
         self._runtime = runtime
-        self._metrics = ClassifierMetrics(runtime.registry)
+        self._metrics = metrics = ClassifierMetrics(runtime.registry)
+        local = self._local or default_local()
+        if settings.uses_remote:
+            self._client = httpx.AsyncClient(
+                timeout=settings.classifier_timeout_s, follow_redirects=False
+            )
+        self._primary = primary_backend(settings, local=local, client=self._client, metrics=metrics)
+        shadow = shadow_backend(settings, local=local, client=self._client)
+        if shadow is not None:
+            self._shadow = ShadowRunner(
+                shadow,
+                timeout_s=settings.classifier_timeout_s,
+                max_pending=settings.classifier_shadow_max_pending,
+                metrics=metrics,
+                record=self._record_shadow,
+            )
+        log.info(
+            "classifier backend %s (local %s), shadow %s",
+            self._primary.name,
+            local.version,
+            shadow.name if shadow else "none",
+        )
+
+    async def close(self) -> None:
+        if self._shadow is not None:
+            await self._shadow.drain(SHADOW_DRAIN_S)
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def drain_shadow(self, timeout_s: float = SHADOW_DRAIN_S) -> None:
+        """Wait for the shadow runs in flight (for a clean stop, and for tests)."""
+        if self._shadow is not None:
+            await self._shadow.drain(timeout_s)
+
+    async def _record_shadow(self, rows: list[ShadowVerdict]) -> None:
+        assert self._runtime is not None
+        await store.record_shadow(self._runtime.engine, rows, self._runtime.clock())
 
     async def process(self, batch: Sequence[Decoded[Comment]]) -> list[Message]:
         assert self._runtime is not None and self._metrics is not None
-        items = [classified(item.event) for item in batch]
+        assert self._primary is not None
+        comments = [item.event for item in batch]
+        verdicts = await self._primary.classify([(c.text, c.lang) for c in comments])
+        items = [classified(c, v) for c, v in zip(comments, verdicts, strict=True)]
         await store.record(self._runtime.engine, items, self._runtime.clock())
-        for item in items:
-            verdict = item.classification
+        self._count(verdicts)
+        if self._shadow is not None:
+            self._shadow.submit(comments, verdicts)
+        output = self.outputs[0]
+        return [to_message(output, item, key=item.comment.partition_key) for item in items]
+
+    def _count(self, verdicts: Sequence[Classification]) -> None:
+        assert self._metrics is not None
+        for verdict in verdicts:
             for label in verdict.labels:
                 self._metrics.labels.labels(label.value, verdict.lang, verdict.severity.value).inc()
             for category in verdict.categories:
                 self._metrics.categories.labels(category).inc()
-        return [
-            to_message(COMMENTS_CLASSIFIED, item, key=item.comment.partition_key) for item in items
-        ]

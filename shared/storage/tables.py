@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -185,4 +186,59 @@ youtube_cursors = Table(
     Column("tracked_until", UTCDateTime, nullable=False),
     Column("next_poll_at", UTCDateTime, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Written by the classifier's shadow mode: a second backend's verdict next to the published
+# one, for comparison. Never read by the pipeline.
+classifier_shadow_verdicts = Table(
+    "classifier_shadow_verdicts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("platform", String(64), nullable=False),
+    Column("comment_id", String(512), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("scores", JSON, nullable=False),
+    Column("unsure", JSON, nullable=False),
+    Column("lang", String(16), nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("primary_model_version", String(64), nullable=False),
+    Column("primary_labels", JSON, nullable=False),
+    Column("agrees", Boolean, nullable=False),
+    Column("classified_at", UTCDateTime, nullable=False, index=True),
+    UniqueConstraint(
+        "platform",
+        "comment_id",
+        "revision",
+        "kind",
+        "model_version",
+        name="uq_classifier_shadow_verdicts_version",
+    ),
+)
+
+# Written by moderators (``vigie classifier feedback add``): the labels they say are right
+# for one comment revision, kept as a labelled example for retraining. Append-only: the
+# latest correction of a revision is the one exported.
+classifier_feedback = Table(
+    "classifier_feedback",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("platform", String(64), nullable=False),
+    Column("comment_id", String(512), nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("lang", String(16), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("moderator", String(128), nullable=False),
+    Column("note", Text),
+    Column("corrected_at", UTCDateTime, nullable=False, index=True),
+    Column("model_version", String(64)),
+    Column("model_labels", JSON),
+    Index("ix_classifier_feedback_comment", "platform", "comment_id", "revision"),
 )

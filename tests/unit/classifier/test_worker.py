@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.classifier import store
-from services.classifier.rules import MODEL_VERSION
+from services.classifier import rules, store
+from services.classifier.backends.base import Item
+from services.classifier.backends.local import LocalBackend
 from services.classifier.settings import ClassifierSettings
 from services.classifier.worker import GROUP, ClassifierComponent, classified
 from shared.bus.memory import MemoryBus
 from shared.codec import to_message
-from shared.events import ClassifiedComment, Label, Severity, derive_id
+from shared.events import Classification, ClassifiedComment, Comment, Label, Severity, derive_id
 from shared.runtime import Runtime
-from shared.storage.tables import classifications, comments
+from shared.storage.tables import classifications, classifier_shadow_verdicts, comments
 from shared.topics import COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED, dlq
+from tests.remote_scorers import moderation_script, scripted_server, status
 from tests.unit import factories as f
 from tests.unit.factories import eventually
+
+
+def lexicon(comment: Comment) -> ClassifiedComment:
+    return classified(comment, rules.classify(comment.text, lang_hint=comment.lang))
 
 
 def test_classified_wraps_the_comment_with_a_stable_id() -> None:
     comment = f.comment(text="je vais en finir", lang="fr")
 
-    first, again = classified(comment), classified(comment)
+    first, again = lexicon(comment), lexicon(comment)
 
     assert first == again
-    assert first.event_id == derive_id("classified", "generic:forum:c-1:0", MODEL_VERSION)
+    assert first.event_id == derive_id("classified", "generic:forum:c-1:0", rules.MODEL_VERSION)
     assert first.comment == comment
     assert first.trace_id == comment.trace_id
     assert first.occurred_at == comment.received_at
@@ -34,7 +43,7 @@ def test_classified_wraps_the_comment_with_a_stable_id() -> None:
 
 
 def test_each_revision_gets_its_own_classification_id() -> None:
-    assert classified(f.comment(revision=0)).event_id != classified(f.comment(revision=1)).event_id
+    assert lexicon(f.comment(revision=0)).event_id != lexicon(f.comment(revision=1)).event_id
 
 
 async def count(engine: AsyncEngine) -> tuple[int, int]:
@@ -47,7 +56,7 @@ async def count(engine: AsyncEngine) -> tuple[int, int]:
 
 
 async def test_recording_twice_stores_each_comment_once(engine: AsyncEngine) -> None:
-    items = [classified(f.comment("forum:c-1")), classified(f.comment("forum:c-2", text="idiot"))]
+    items = [lexicon(f.comment("forum:c-1")), lexicon(f.comment("forum:c-2", text="idiot"))]
 
     await store.record(engine, items, f.NOW)
     await store.record(engine, items, f.NOW)
@@ -62,42 +71,166 @@ async def test_recording_twice_stores_each_comment_once(engine: AsyncEngine) -> 
     assert row.labels == ["abusive"]
     assert row.categories == ["insult"]
     assert row.severity == "medium"
-    assert row.model_version == MODEL_VERSION
+    assert row.model_version == rules.MODEL_VERSION
     assert row.scores["abusive"] == 0.9
 
 
-async def test_the_component_classifies_what_arrives_on_the_bus(engine: AsyncEngine) -> None:
+async def run_component(
+    engine: AsyncEngine,
+    incoming: list[Comment],
+    settings: ClassifierSettings,
+    *,
+    local: LocalBackend | None = None,
+    registry: CollectorRegistry | None = None,
+) -> dict[str, ClassifiedComment]:
+    """Publish ``incoming``, run the component until all is committed, return the output."""
     bus = MemoryBus()
-    runtime = Runtime(bus=bus, engine=engine, clock=lambda: f.NOW)
-    incoming = [
-        f.comment("forum:c-1", text="I want to kill myself"),
-        f.comment("forum:c-2", text="Merci beaucoup, super vidéo !"),
-    ]
+    runtime = Runtime(
+        bus=bus, engine=engine, registry=registry or CollectorRegistry(), clock=lambda: f.NOW
+    )
     await bus.publish([to_message(COMMENTS_NORMALIZED, c, key=c.partition_key) for c in incoming])
-    component = ClassifierComponent(ClassifierSettings())
-
+    component = ClassifierComponent(settings, local=local)
     await component.start(runtime)
     try:
-        await eventually(lambda: len(bus.records(COMMENTS_CLASSIFIED)) == 2)
+        await eventually(lambda: len(bus.records(COMMENTS_CLASSIFIED)) == len(incoming))
         await eventually(
-            lambda: sum(bus.committed(GROUP, COMMENTS_NORMALIZED, p) for p in range(3)) == 2
+            lambda: (
+                sum(bus.committed(GROUP, COMMENTS_NORMALIZED, p) for p in range(3)) == len(incoming)
+            )
         )
         assert component.ready()
+        await component.drain_shadow()
     finally:
         await component.stop()
-
-    out = {
+    assert bus.records(dlq(COMMENTS_NORMALIZED)) == []
+    return {
         item.comment.comment_id: item
         for item in (
             ClassifiedComment.model_validate_json(r.value) for r in bus.records(COMMENTS_CLASSIFIED)
         )
     }
+
+
+async def test_the_component_classifies_what_arrives_on_the_bus(engine: AsyncEngine) -> None:
+    incoming = [
+        f.comment("forum:c-1", text="I want to kill myself"),
+        f.comment("forum:c-2", text="Merci beaucoup, super vidéo !"),
+    ]
+
+    out = await run_component(engine, incoming, ClassifierSettings())
+
     assert out["forum:c-1"].classification.severity is Severity.CRITICAL
     assert out["forum:c-2"].classification.labels == (Label.PRAISE,)
     assert out["forum:c-2"].classification.lang == "fr"
-    assert {r.key for r in bus.records(COMMENTS_CLASSIFIED)} == {
-        b"generic:forum:c-1",
-        b"generic:forum:c-2",
+    assert {o.comment.partition_key for o in out.values()} == {
+        "generic:forum:c-1",
+        "generic:forum:c-2",
     }
-    assert bus.records(dlq(COMMENTS_NORMALIZED)) == []
     assert await count(engine) == (2, 2)
+
+
+async def test_comments_are_classified_in_batches(engine: AsyncEngine) -> None:
+    calls: list[int] = []
+
+    def batch(items: Sequence[Item]) -> list[Classification]:
+        calls.append(len(items))
+        return [rules.classify(text, lang_hint=hint) for text, hint in items]
+
+    incoming = [f.comment(f"forum:c-{i}", text=f"question {i} ?") for i in range(6)]
+
+    out = await run_component(
+        engine, incoming, ClassifierSettings(), local=LocalBackend(batch, "counting-1")
+    )
+
+    assert sum(calls) == 6
+    assert len(calls) < 6
+    assert all(o.classification.labels == (Label.QUESTION,) for o in out.values())
+
+
+async def test_a_failing_remote_scorer_loses_no_comment(engine: AsyncEngine) -> None:
+    registry = CollectorRegistry()
+    incoming = [
+        f.comment("forum:c-1", text="I want to kill myself"),
+        f.comment("forum:c-2", text="idiot"),
+    ]
+    with scripted_server(status(503)) as server:
+        settings = ClassifierSettings(
+            classifier_backend="openai",
+            classifier_openai_url=server.url,
+            classifier_openai_api_key="sk-test",  # type: ignore[arg-type]
+        )
+        out = await run_component(engine, incoming, settings, registry=registry)
+
+    assert out["forum:c-1"].classification.severity is Severity.CRITICAL
+    assert out["forum:c-2"].classification.labels == (Label.ABUSIVE,)
+    assert {o.classification.model_version for o in out.values()} == {rules.MODEL_VERSION}
+    fallbacks = {"backend": "openai", "reason": "server_error"}
+    assert registry.get_sample_value("vigie_classifier_fallbacks_total", fallbacks) == 2
+    assert await count(engine) == (2, 2)
+
+
+def self_harm_only(text: str) -> dict[str, float]:
+    return {"self-harm/intent": 0.95} if "tonight" in text else {}
+
+
+async def test_a_shadow_backend_is_stored_and_compared_but_never_published(
+    engine: AsyncEngine,
+) -> None:
+    registry = CollectorRegistry()
+    incoming = [
+        f.comment("forum:c-1", text="I want to kill myself"),
+        f.comment("forum:c-2", text="it ends tonight"),
+        f.comment("forum:c-3", text="idiot"),
+    ]
+    with scripted_server(moderation_script(self_harm_only)) as server:
+        settings = ClassifierSettings(
+            classifier_shadow_backend="openai",
+            classifier_openai_url=server.url,
+            classifier_openai_api_key="sk-test",  # type: ignore[arg-type]
+        )
+        out = await run_component(engine, incoming, settings, registry=registry)
+
+    published = {key: item.classification for key, item in out.items()}
+    assert published == {c.comment_id: rules.classify(c.text) for c in incoming}
+    async with engine.connect() as conn:
+        rows = {
+            r.comment_id: r for r in (await conn.execute(select(classifier_shadow_verdicts))).all()
+        }
+    assert set(rows) == {"forum:c-1", "forum:c-2", "forum:c-3"}
+    assert rows["forum:c-2"].labels == ["sensitive"]
+    assert rows["forum:c-2"].primary_labels == []
+    assert rows["forum:c-2"].agrees is False
+    assert rows["forum:c-1"].agrees is False  # the lexicon saw a crisis the scorer did not
+    assert rows["forum:c-3"].agrees is False
+    assert rows["forum:c-3"].primary_model_version == rules.MODEL_VERSION
+
+    def agreement(label: str, outcome: str) -> float | None:
+        return registry.get_sample_value(
+            "vigie_classifier_shadow_labels_total",
+            {"backend": "openai", "label": label, "outcome": outcome},
+        )
+
+    assert agreement("sensitive", "primary_only") == 1
+    assert agreement("sensitive", "shadow_only") == 1
+    assert agreement("sensitive", "neither") == 1
+    assert agreement("abusive", "primary_only") == 1
+    assert agreement("question", "neither") is None  # not a label the scorer decides
+
+
+async def test_a_failing_shadow_changes_nothing_that_is_published(engine: AsyncEngine) -> None:
+    registry = CollectorRegistry()
+    incoming = [f.comment("forum:c-1", text="I want to kill myself")]
+    with scripted_server(status(500)) as server:
+        settings = ClassifierSettings(
+            classifier_shadow_backend="http", classifier_http_url=server.url
+        )
+        out = await run_component(engine, incoming, settings, registry=registry)
+
+    assert out["forum:c-1"].classification == rules.classify("I want to kill myself")
+    failures = {"backend": "http", "reason": "server_error"}
+    assert registry.get_sample_value("vigie_classifier_shadow_failures_total", failures) == 1
+    async with engine.connect() as conn:
+        shadowed = (
+            await conn.execute(select(func.count()).select_from(classifier_shadow_verdicts))
+        ).scalar_one()
+    assert shadowed == 0

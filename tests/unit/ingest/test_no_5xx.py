@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,20 +66,27 @@ JSON_FIXTURES = [f for p in ADAPTERS for f in load(p) if f.content_type == "appl
 ALL_FIXTURES = [f for p in ADAPTERS for f in load(p)]
 
 
+@dataclass(frozen=True)
+class Served:
+    """The ingest app and the event loop it runs on (hypothesis drives it synchronously)."""
+
+    app: h.Served
+    loop: asyncio.AbstractEventLoop
+
+
 @pytest.fixture(scope="module")
-async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[h.Served]:
+async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
     database = tmp_path_factory.mktemp("fuzz") / "ingest.db"
     url = f"sqlite+aiosqlite:///{database}"
     await upgrade_async(url)
     runtime = Runtime(bus=MemoryBus(), engine=create_engine(url), registry=CollectorRegistry())
     async with h.serve(runtime, h.settings(max_body_bytes=64 * 1024)) as app:
-        yield app
+        yield Served(app, asyncio.get_running_loop())
 
 
-def post(served: h.Served, fixture: Fixture, body: bytes) -> int:
+def post(served: Served, fixture: Fixture, body: bytes) -> int:
     altered = Fixture(**{**fixture.__dict__, "body": body})
-    loop = asyncio.get_event_loop()
-    response = loop.run_until_complete(served.post(altered, datetime.now(UTC)))
+    response = served.loop.run_until_complete(served.app.post(altered, datetime.now(UTC)))
     return response.status_code
 
 
@@ -93,7 +101,7 @@ FUZZ = settings(
 @FUZZ
 @given(data=st.data())
 def test_a_documented_payload_with_any_value_replaced_is_never_a_5xx(
-    served: h.Served, fixture: Fixture, data: st.DataObject
+    served: Served, fixture: Fixture, data: st.DataObject
 ) -> None:
     original = json.loads(fixture.body)
     path = data.draw(st.sampled_from(list(paths(original))))
@@ -106,7 +114,7 @@ def test_a_documented_payload_with_any_value_replaced_is_never_a_5xx(
 @FUZZ
 @given(body=st.binary(max_size=2048) | st.text(max_size=512).map(str.encode))
 def test_arbitrary_bytes_signed_correctly_are_never_a_5xx(
-    served: h.Served, fixture: Fixture, body: bytes
+    served: Served, fixture: Fixture, body: bytes
 ) -> None:
     assert post(served, fixture, body) < 500
 
@@ -114,7 +122,7 @@ def test_arbitrary_bytes_signed_correctly_are_never_a_5xx(
 @FUZZ
 @given(body=json_values.map(lambda v: json.dumps(v).encode()))
 @pytest.mark.parametrize("platform", list(ADAPTERS))
-def test_any_json_document_is_never_a_5xx(served: h.Served, platform: str, body: bytes) -> None:
+def test_any_json_document_is_never_a_5xx(served: Served, platform: str, body: bytes) -> None:
     fixture = next(f for f in load(platform))
     assert post(served, fixture, body) < 500
 

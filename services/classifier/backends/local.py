@@ -1,0 +1,79 @@
+"""The in-process classifier behind the ``Backend`` interface.
+
+``LocalBackend`` wraps a plain batch function and its version, so it serves the first
+lexicon classifier and the trained ensemble alike. ``default_local`` is the one place that
+says which of them the service runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.classifier import rules
+from services.classifier.backends.base import ALL_LABELS, Item
+from shared.events import Classification, Label
+
+ClassifyBatch = Callable[[Sequence[Item]], list[Classification]]
+
+
+class BatchClassifier(Protocol):
+    """What a local classifier object offers (``rules`` here, the trained model later)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def classify_batch(self, items: Sequence[Item]) -> list[Classification]: ...
+
+
+class LexiconClassifier:
+    """The first classifier (``rules.classify``) as a batch classifier."""
+
+    version = rules.MODEL_VERSION
+
+    def classify_batch(self, items: Sequence[Item]) -> list[Classification]:
+        return [rules.classify(text, lang_hint=hint) for text, hint in items]
+
+
+def load_lexicon() -> LexiconClassifier:
+    return LexiconClassifier()
+
+
+# The local classifier the service runs. When the trained ensemble lands, this line becomes
+# ``from services.classifier.model import load_default as load_local_classifier``.
+load_local_classifier: Callable[[], BatchClassifier] = load_lexicon
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBackend:
+    """A batch function run off the event loop, so a slow model never stalls the consumer."""
+
+    classify_batch: ClassifyBatch
+    version: str
+    name: str = "local"
+
+    @classmethod
+    def of(cls, classifier: BatchClassifier, *, name: str = "local") -> LocalBackend:
+        return cls(classifier.classify_batch, classifier.version, name)
+
+    @property
+    def scored_labels(self) -> frozenset[Label]:
+        return ALL_LABELS
+
+    async def classify(self, items: Sequence[Item]) -> list[Classification]:
+        if not items:
+            return []
+        verdicts = await asyncio.to_thread(self.classify_batch, list(items))
+        if len(verdicts) != len(items):
+            raise RuntimeError(f"{self.version} returned {len(verdicts)} verdicts for {len(items)}")
+        return verdicts
+
+
+def default_local() -> LocalBackend:
+    return LocalBackend.of(load_local_classifier())
+
+
+def lexicon_backend() -> LocalBackend:
+    return LocalBackend.of(load_lexicon(), name="lexicon")
