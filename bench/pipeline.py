@@ -123,6 +123,10 @@ async def _measure(
             entry["url"] = f"{receiver.url}/{entry['name']}"
         policy_file = Path(workdir) / "policy.yaml"
         policy_file.write_text(yaml.safe_dump(policy))
+        # The policy names its resource directory relative to itself.
+        (policy_file.parent / "resources.yaml").write_text(
+            (ROOT / "config" / "resources.yaml").read_text()
+        )
         env = {
             "VIGIE_KAFKA_BOOTSTRAP": bootstrap,
             "VIGIE_DATABASE_URL": database,

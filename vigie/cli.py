@@ -7,13 +7,14 @@ from pathlib import Path
 
 import typer
 
+from vigie.policy_cli import policy_app
+
 app = typer.Typer(
     help="Vigie: moderation that gets sensitive comments to a human in time.",
     no_args_is_help=True,
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-policy_app = typer.Typer(help="Escalation policy files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 
@@ -95,18 +96,6 @@ def db_upgrade(
     except (OSError, ConnectionError) as exc:
         raise typer.Exit(_fail(f"cannot reach the database: {exc}")) from exc
     typer.echo(f"database at revision {revision}", err=True)
-
-
-@policy_app.command("check")
-def policy_check(path: Path = typer.Argument(..., help="The policy YAML file.")) -> None:
-    """Validate a policy file: schema, matchers and references."""
-    from services.router.policy.config import PolicyError, load_policy
-
-    try:
-        policy = load_policy(path)
-    except PolicyError as exc:
-        raise typer.Exit(_fail(str(exc))) from exc
-    typer.echo(f"{path}: valid, version {policy.version}, {len(policy.routes)} route(s)")
 
 
 @app.command()

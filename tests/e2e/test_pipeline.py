@@ -53,6 +53,10 @@ def stack(
         entry["url"] = f"{receiver.url}/hooks/{entry['name']}"
     policy_file = workdir / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy))
+    # The policy names its resource directory relative to itself.
+    (policy_file.parent / "resources.yaml").write_text(
+        (ROOT / "config" / "resources.yaml").read_text()
+    )
     env = {
         "VIGIE_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "VIGIE_DATABASE_URL": database_url,

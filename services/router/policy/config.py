@@ -1,117 +1,110 @@
-"""The escalation policy file: schema, validation with references checked, loading.
+"""The escalation policy file: loading, validation with references checked, compiling.
 
-The file is YAML; ``load_policy`` returns a frozen ``Policy`` or raises ``PolicyError``
-whose message names the field (and the line, when YAML gives one).
+``load_policy`` returns a frozen ``Policy`` or raises ``PolicyError``, whose findings name
+the field and the line of every problem at once. The resource directory the policy names is
+read from beside the policy file and validated the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ValidationError
 
 from services.router.policy.matchers import Matcher, parse_matcher
-from shared.events import Channel, Severity
+from services.router.policy.references import config_problems, resource_problems
+from services.router.policy.resources import ResourceDirectory
+from services.router.policy.schema import (
+    GROUP_FIELDS,
+    ChainConfig,
+    InhibitRule,
+    PolicyConfig,
+    ReceiverConfig,
+    TemplateConfig,
+)
+from services.router.policy.timewindows import TimeWindow
+from services.router.policy.tree import Loc, Problem, Route, compile_tree
 
-GROUP_FIELDS = ("platform", "source", "author_id", "post_id", "thread_id", "label")
+_M = TypeVar("_M", bound=BaseModel)
+
+__all__ = ["GROUP_FIELDS", "Finding", "Policy", "PolicyError", "load_policy", "parse_policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing wrong (or worth a look) in a policy or resource file."""
+
+    origin: str
+    loc: Loc
+    line: int | None
+    message: str
+    level: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        where = ".".join(str(p) for p in self.loc) or "(top level)"
+        at = f" (line {self.line})" if self.line else ""
+        return f"{self.origin}: {where}{at}: {self.message}"
 
 
 class PolicyError(ValueError):
-    pass
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = tuple(findings)
+        super().__init__("\n".join(str(f) for f in self.findings))
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ReceiverConfig(_Frozen):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    channel: Channel
-    url: str = Field(pattern=r"^https?://")
-
-
-class RouteConfig(_Frozen):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
-    matchers: tuple[str, ...] = ()
-    severity: Severity | None = Field(
-        default=None, description="Case severity; default: the classification's."
-    )
-    open_case: bool = True
-    notify: tuple[str, ...] = ()
-    group_by: tuple[str, ...] = ("platform", "author_id")
-    continue_: bool = Field(default=False, alias="continue")
-
-    @field_validator("matchers")
-    @classmethod
-    def _parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for text in value:
-            parse_matcher(text)
-        return value
-
-    @model_validator(mode="after")
-    def _notify_needs_a_case(self) -> RouteConfig:
-        if self.notify and not self.open_case:
-            raise ValueError("notify needs open_case: true (receivers are paged about a case)")
-        return self
-
-    @field_validator("group_by")
-    @classmethod
-    def _group_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [f for f in value if f not in GROUP_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown group_by field(s) {unknown}; known: {list(GROUP_FIELDS)}")
-        return value
-
-    @property
-    def compiled(self) -> tuple[Matcher, ...]:
-        return tuple(parse_matcher(m) for m in self.matchers)
-
-
-class PolicyConfig(_Frozen):
-    version: str = Field(min_length=1, max_length=40)
-    receivers: tuple[ReceiverConfig, ...] = ()
-    routes: tuple[RouteConfig, ...] = Field(min_length=1)
-
-    def reference_problems(self) -> list[tuple[tuple[int | str, ...], str]]:
-        """(location, message) for every broken cross-reference; a location is a YAML path."""
-        problems: list[tuple[tuple[int | str, ...], str]] = []
-        receivers: set[str] = set()
-        for i, receiver in enumerate(self.receivers):
-            if receiver.name in receivers:
-                problems.append(
-                    (("receivers", i, "name"), f"receivers defined twice: {receiver.name!r}")
-                )
-            receivers.add(receiver.name)
-        routes: set[str] = set()
-        for i, route in enumerate(self.routes):
-            if route.name in routes:
-                problems.append((("routes", i, "name"), "route names must be unique"))
-            routes.add(route.name)
-            missing = [n for n in route.notify if n not in receivers]
-            if missing:
-                message = f"routes[{i}] ({route.name}) notifies unknown receiver(s) {missing}"
-                problems.append((("routes", i, "notify"), message))
-        return problems
+@dataclass(frozen=True, slots=True)
+class CompiledInhibitRule:
+    name: str
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...]
 
 
 class Policy:
-    """A validated policy, with matchers compiled once."""
+    """A validated policy: the frozen route tree and everything its routes name."""
 
-    def __init__(self, config: PolicyConfig, digest: str) -> None:
-        problems = config.reference_problems()
+    def __init__(
+        self,
+        config: PolicyConfig,
+        digest: str,
+        *,
+        directory: ResourceDirectory | None = None,
+    ) -> None:
+        root, problems = compile_tree(config)
+        problems = config_problems(config) + problems + resource_problems(config, root, directory)
         if problems:
-            raise PolicyError("\n".join(message for _, message in problems))
+            raise PolicyError([Finding("<policy>", loc, None, msg) for loc, msg in problems])
         self.config = config
         self.version = f"{config.version}+{digest[:8]}"
-        self.receivers = {r.name: r for r in config.receivers}
-        self.routes = tuple((route, route.compiled) for route in config.routes)
+        self.root = root
+        self.routes: tuple[Route, ...] = tuple(root.walk()[1:])
+        self.receivers: dict[str, ReceiverConfig] = {r.name: r for r in config.receivers}
+        self.windows: dict[str, TimeWindow] = {w.name: w for w in config.time_windows}
+        self.templates: dict[str, TemplateConfig] = {t.name: t for t in config.templates}
+        self.chains: dict[str, ChainConfig] = {c.name: c for c in config.chains}
+        self.inhibit_rules = tuple(_compile_rule(rule) for rule in config.inhibit_rules)
+        self.directory = directory
+
+    def route(self, name: str) -> Route:
+        return next(r for r in self.routes if r.name == name)
 
 
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """Best effort: the line of the YAML node at ``loc``."""
+def _compile_rule(rule: InhibitRule) -> CompiledInhibitRule:
+    return CompiledInhibitRule(
+        name=rule.name,
+        source=tuple(parse_matcher(m) for m in rule.source_matchers),
+        target=tuple(parse_matcher(m) for m in rule.target_matchers),
+        equal=rule.equal,
+    )
+
+
+def line_of(text: str, loc: Loc) -> int | None:
+    """Best effort: the line of the YAML node at ``loc`` (or of its nearest parent)."""
     try:
         node: Any = yaml.compose(text)
     except yaml.YAMLError:
@@ -131,37 +124,65 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
     return int(node.start_mark.line) + 1 if node is not None else None
 
 
-def parse_policy(text: str, *, origin: str = "<policy>") -> Policy:
+def _findings(text: str, origin: str, problems: Sequence[Problem]) -> list[Finding]:
+    return [Finding(origin, loc, line_of(text, loc), message) for loc, message in problems]
+
+
+def read_yaml_mapping(text: str, origin: str, what: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{origin}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        line = int(mark.line) + 1 if mark is not None else None
+        raise PolicyError([Finding(origin, (), line, f"not valid YAML: {exc}")]) from exc
     if not isinstance(data, dict):
-        raise PolicyError(f"{origin}: the policy must be a mapping")
+        raise PolicyError([Finding(origin, (), None, f"the {what} must be a mapping")])
+    return data
+
+
+def validate(model: type[_M], data: dict[str, Any], text: str, origin: str) -> _M:
     try:
-        config = PolicyConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = [(tuple(error["loc"]), str(error["msg"])) for error in exc.errors()]
-        raise PolicyError(_describe(text, origin, problems)) from exc
-    problems = config.reference_problems()
+        raise PolicyError(_findings(text, origin, problems)) from exc
+
+
+def parse_directory(text: str, *, origin: str = "<resources>") -> ResourceDirectory:
+    data = read_yaml_mapping(text, origin, "resource directory")
+    directory = validate(ResourceDirectory, data, text, origin)
+    problems = directory.problems()
     if problems:
-        raise PolicyError(_describe(text, origin, problems))
-    return Policy(config, hashlib.sha256(text.encode()).hexdigest())
+        raise PolicyError(_findings(text, origin, problems))
+    return directory
 
 
-def _describe(text: str, origin: str, problems: list[tuple[tuple[int | str, ...], str]]) -> str:
-    lines = []
-    for loc, message in problems:
-        where = ".".join(str(p) for p in loc) or "(top level)"
-        line = _line_of(text, loc)
-        at = f" (line {line})" if line else ""
-        lines.append(f"{origin}: {where}{at}: {message}")
-    return "\n".join(lines)
+def parse_policy(text: str, *, origin: str = "<policy>", base_dir: Path | None = None) -> Policy:
+    """``base_dir`` is where a relative ``resources.file`` is found (default: the working
+    directory)."""
+    config = validate(PolicyConfig, read_yaml_mapping(text, origin, "policy"), text, origin)
+    directory, resources_text = None, ""
+    if config.resources is not None:
+        path = (base_dir or Path.cwd()) / config.resources.file
+        try:
+            resources_text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            loc = ("resources", "file")
+            message = f"cannot read the resource directory {str(path)!r}: {exc.strerror}"
+            raise PolicyError(_findings(text, origin, [(loc, message)])) from exc
+        directory = parse_directory(resources_text, origin=str(path))
+    digest = hashlib.sha256(f"{text}\0{resources_text}".encode()).hexdigest()
+    try:
+        return Policy(config, digest, directory=directory)
+    except PolicyError as exc:
+        problems = [(f.loc, f.message) for f in exc.findings]
+        raise PolicyError(_findings(text, origin, problems)) from None
 
 
 def load_policy(path: Path) -> Policy:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy: {exc.strerror}") from exc
-    return parse_policy(text, origin=str(path))
+        message = f"cannot read the policy: {exc.strerror}"
+        raise PolicyError([Finding(str(path), (), None, message)]) from exc
+    return parse_policy(text, origin=str(path), base_dir=path.parent)

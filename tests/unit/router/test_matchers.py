@@ -21,6 +21,11 @@ Facts = dict[str, tuple[str, ...]]
         ("source='forum'", "source", Op.EQ, "forum"),
         ("category=~suicide|self_harm_intent", "category", Op.RE, "suicide|self_harm_intent"),
         ("kind=", "kind", Op.EQ, ""),
+        ("score.sensitive>=0.8", "score.sensitive", Op.GE, "0.8"),
+        ("score.praise > 0.5", "score.praise", Op.GT, "0.5"),
+        ("score.abusive<=0.2", "score.abusive", Op.LE, "0.2"),
+        ("score.question<1", "score.question", Op.LT, "1"),
+        ("severity>=high", "severity", Op.GE, "high"),
     ],
 )
 def test_parse(text: str, field: str, op: Op, value: str) -> None:
@@ -34,6 +39,7 @@ def test_parse(text: str, field: str, op: Op, value: str) -> None:
 SENSITIVE: Facts = {"label": ("sensitive",), "severity": ("critical",)}
 TWO_LABELS: Facts = {"label": ("abusive", "sensitive")}
 NO_LABEL: Facts = {"label": ()}
+SCORED: Facts = {"score.sensitive": ("0.8",), "score.praise": ("0.1",)}
 
 
 @pytest.mark.parametrize(
@@ -65,6 +71,19 @@ NO_LABEL: Facts = {"label": ()}
         # A fact the item does not have: = never matches, != always does.
         ("platform=generic", SENSITIVE, False),
         ("platform!=generic", SENSITIVE, True),
+        # Thresholds: scores as numbers, severities in their order.
+        ("score.sensitive>=0.8", SCORED, True),
+        ("score.sensitive>=0.81", SCORED, False),
+        ("score.sensitive>0.8", SCORED, False),
+        ("score.sensitive<=0.8", SCORED, True),
+        ("score.sensitive<0.8", SCORED, False),
+        ("score.praise<0.5", SCORED, True),
+        ("score.question>=0", SCORED, False),  # no such score: no match
+        ("severity>=high", SENSITIVE, True),
+        ("severity>high", SENSITIVE, True),
+        ("severity<high", SENSITIVE, False),
+        ("severity>=critical", {"severity": ("high",)}, False),
+        ("severity<=low", {"severity": ("none",)}, True),
     ],
 )
 def test_matches(text: str, facts: Facts, expected: bool) -> None:
@@ -82,6 +101,11 @@ def test_matches(text: str, facts: Facts, expected: bool) -> None:
         ("Label=sensitive", ["not a matcher"]),
         ("=sensitive", ["not a matcher"]),
         ("", ["not a matcher"]),
+        ("score.sensitive=0.8", ["a score is compared with >=, >, <= or <"]),
+        ("score.colour>=0.8", ["unknown field 'score.colour'"]),
+        ("score.sensitive>=high", ["is not a number"]),
+        ("severity>=urgent", ["is not a severity"]),
+        ("lang>=fr", ["only scores and severity take thresholds"]),
     ],
 )
 def test_a_bad_matcher_is_a_value_error_naming_the_problem(text: str, names: list[str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from services.router.policy.config import PolicyError, load_policy, parse_policy
 from shared.events import Channel, Severity
@@ -38,20 +40,30 @@ def line_of(text: str, fragment: str) -> int:
 
 
 def test_the_shipped_policy_is_valid() -> None:
-    text = SHIPPED.read_text(encoding="utf-8")
-
-    policy = parse_policy(text)
+    policy = load_policy(SHIPPED)
 
     assert policy.version.startswith("2026-11-21+")
-    assert set(policy.receivers) == {"crisis-team", "moderators"}
+    assert set(policy.receivers) == {"crisis-team", "crisis-leads", "moderators"}
     assert all(r.channel is Channel.WEBHOOK for r in policy.receivers.values())
-    names = [route.name for route, _ in policy.routes]
-    assert names == ["crisis", "abuse", "questions"]
-    crisis, _matchers = policy.routes[0]
+    top = [route.name for route in policy.root.routes]
+    assert top == ["crisis", "abuse", "questions", "praise"]
+    crisis = policy.route("crisis")
     assert crisis.severity is Severity.CRITICAL
-    assert crisis.notify == ("crisis-team",)
-    assert crisis.group_by == ("platform", "author_id")
-    assert [str(m) for m in policy.routes[0][1]] == ["label=sensitive"]
+    assert crisis.chain == "crisis"
+    assert crisis.receivers == ("crisis-team",)  # the chain's first step
+    assert crisis.grouping.by == ("platform", "author_id")
+    assert [str(m) for m in crisis.matchers] == ["label=sensitive"]
+    assert policy.directory is not None and len(policy.directory.resources) >= 12
+
+
+def test_the_k8s_configmap_carries_the_shipped_policy_and_resources_verbatim() -> None:
+    configmap = yaml.safe_load(
+        (SHIPPED.parents[1] / "deploy" / "k8s" / "configmap-policy.yaml").read_text("utf-8")
+    )
+
+    assert configmap["data"]["policy.yaml"] == SHIPPED.read_text(encoding="utf-8")
+    resources = SHIPPED.parent / "resources.yaml"
+    assert configmap["data"]["resources.yaml"] == resources.read_text(encoding="utf-8")
 
 
 def test_load_policy_reads_the_file_and_versions_it_by_content(tmp_path: Path) -> None:
@@ -73,11 +85,15 @@ def test_a_missing_policy_file_is_a_policy_error(tmp_path: Path) -> None:
 
 
 def test_route_defaults() -> None:
-    route = parse_policy(BASE).config.routes[0]
+    route = parse_policy(BASE).route("crisis")
 
     assert route.open_case is True
     assert route.continue_ is False
-    assert route.group_by == ("platform", "author_id")
+    assert route.grouping.by == ("platform", "author_id")
+    assert route.grouping.wait == timedelta(0)
+    assert route.grouping.interval == timedelta(minutes=5)
+    assert route.actions == ()
+    assert route.chain is None
 
 
 @pytest.mark.parametrize(
@@ -98,7 +114,7 @@ def test_route_defaults() -> None:
         (
             '"label=sensitive"',
             '"labl=sensitive"',
-            ["routes.0.matchers", "unknown field 'labl'"],
+            ["routes.0.matchers.0", "unknown field 'labl'"],
             "labl=sensitive",
         ),
         (
@@ -241,3 +257,245 @@ def test_a_route_that_notifies_without_opening_a_case_is_refused() -> None:
         parse_policy(text)
 
     assert "notify needs open_case: true" in str(caught.value)
+
+
+FULL = """\
+version: "t-2"
+resources: {file: resources.yaml}
+receivers:
+  - {name: crisis-team, channel: webhook, url: "http://r.test/c"}
+  - {name: leads, channel: webhook, url: "http://r.test/l"}
+time_windows:
+  - {name: office, time_zone: Europe/Paris, weekdays: ["monday:friday"], times: ["09:00-18:00"]}
+chains:
+  - name: escalation
+    steps:
+      - {notify: [crisis-team], wait: 5m}
+      - {notify: [leads], wait: 10m}
+templates:
+  - name: help
+    resources: [suicide-prevention]
+    text: {fr: "Aide : {resources}", en: "Help: {resources}"}
+defaults:
+  country: FR
+routes:
+  - name: crisis
+    matchers: ["label=sensitive"]
+    chain: escalation
+    actions:
+      - {kind: reply, template: help}
+    routes:
+      - name: crisis-office
+        active_during: [office]
+"""
+DIRECTORY = """\
+version: "r-1"
+resources:
+  - id: fr-3114
+    country: FR
+    kind: suicide-prevention
+    name: {fr: "3114"}
+    contact: "3114"
+    source: https://3114.fr/
+    verified_on: 2026-11-01
+"""
+
+
+def write(tmp_path: Path, policy: str, directory: str = DIRECTORY) -> Path:
+    (tmp_path / "resources.yaml").write_text(directory, encoding="utf-8")
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy, encoding="utf-8")
+    return path
+
+
+def test_the_resource_directory_is_read_from_beside_the_policy_and_versioned_with_it(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, FULL)
+    first = load_policy(path)
+    write(tmp_path, FULL, DIRECTORY.replace("2026-11-01", "2026-11-02"))
+
+    second = load_policy(path)
+
+    assert first.directory is not None
+    assert [e.id for e in first.directory.resources] == ["fr-3114"]
+    assert first.version != second.version  # a changed help line is a new policy version
+
+
+def test_children_inherit_by_copy_then_override(tmp_path: Path) -> None:
+    policy = load_policy(write(tmp_path, FULL))
+    parent, child = policy.route("crisis"), policy.route("crisis-office")
+
+    assert child.chain == parent.chain == "escalation"
+    assert child.receivers == ("crisis-team",)
+    assert child.actions == parent.actions and str(child.actions[0]) == "reply:help"
+    assert child.country == "FR"
+    assert child.matchers == ()  # matchers are not inherited: the parent already matched
+    assert [w.name for w in child.active_during] == ["office"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names", "line_fragment"),
+    [
+        (
+            "chain: escalation\n",
+            "chain: crises\n",
+            ["routes.0.chain", "unknown chain 'crises'"],
+            "chain: crises",
+        ),
+        (
+            "template: help}",
+            "template: hlep}",
+            ["routes.0.actions.0.template", "unknown template 'hlep'"],
+            "hlep",
+        ),
+        (
+            "active_during: [office]",
+            "active_during: [offce]",
+            ["routes.0.routes.0.active_during.0", "unknown time window 'offce'"],
+            "offce",
+        ),
+        (
+            "{notify: [leads], wait: 10m}",
+            "{notify: [lead], wait: 10m}",
+            ["chains.0.steps.1.notify.0", "unknown receiver 'lead'"],
+            "[lead]",
+        ),
+        (
+            "wait: 10m}",
+            "wait: 10 minutes}",
+            ["chains.0.steps.1.wait", "not a duration"],
+            "10 minutes",
+        ),
+        (
+            "{kind: reply, template: help}",
+            "{kind: reply}",
+            ["routes.0.actions.0", "a reply names its template"],
+            "{kind: reply}",
+        ),
+        (
+            "    chain: escalation\n",
+            "    chain: escalation\n    notify: [leads]\n",
+            ["routes.0", "set notify or chain, not both"],
+            "- name: crisis",
+        ),
+        (
+            'times: ["09:00-18:00"]',
+            'times: ["9h-18h"]',
+            ["time_windows.0.times", "not a time range"],
+            "9h-18h",
+        ),
+        (
+            "time_zone: Europe/Paris",
+            "time_zone: Europe/Pariss",
+            ["time_windows.0.time_zone", "unknown time zone"],
+            "Pariss",
+        ),
+        ("  country: FR", "  country: France", ["defaults.country"], "country: France"),
+        (
+            'text: {fr: "Aide : {resources}"',
+            'text: {fr: "Aide"',
+            ["templates.0", "text.fr must say where the resources go"],
+            "- name: help",
+        ),
+        (
+            'text: {fr: "Aide : {resources}"',
+            'text: {fr: "Aide {name}"',
+            ["templates.0.text", "the only placeholder is {resources}"],
+            "text:",
+        ),
+        (
+            "      - name: crisis-office",
+            "      - name: crisis",
+            ["routes.0.routes.0.name", "route names must be unique"],
+            "      - name: crisis",
+        ),
+        (
+            "  country: FR",
+            "  country: CH",
+            ["routes.0.actions.0.template", "no suicide-prevention resource for CH"],
+            "template: help",
+        ),
+        (
+            "defaults:\n  country: FR\n",
+            "",
+            ["routes.0.actions.0.template", "has no country"],
+            "template: help",
+        ),
+    ],
+    ids=[
+        "unknown-chain",
+        "unknown-template",
+        "unknown-time-window",
+        "unknown-chain-receiver",
+        "bad-duration",
+        "reply-without-template",
+        "notify-and-chain",
+        "bad-time-range",
+        "bad-time-zone",
+        "bad-country",
+        "template-hides-resources",
+        "template-unknown-placeholder",
+        "duplicate-nested-route",
+        "no-resource-for-country",
+        "no-country",
+    ],
+)
+def test_a_bad_reference_names_the_field_and_the_line(
+    tmp_path: Path, old: str, new: str, names: list[str], line_fragment: str
+) -> None:
+    assert old in FULL
+    text = FULL.replace(old, new)
+
+    with pytest.raises(PolicyError) as caught:
+        load_policy(write(tmp_path, text))
+
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'policy.yaml'}: ")
+    for name in names:
+        assert name in message
+    assert f"(line {line_of(text, line_fragment)})" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        ("verified_on: 2026-11-01", "verified_on: last week", ["resources.0.verified_on"]),
+        ("country: FR", "country: fr", ["resources.0.country"]),
+        ("kind: suicide-prevention", "kind: hotline", ["resources.0.kind", "unknown kind"]),
+        ("source: https://3114.fr/", "source: 3114.fr", ["resources.0.source"]),
+    ],
+)
+def test_a_bad_resource_directory_names_its_own_file_field_and_line(
+    tmp_path: Path, old: str, new: str, names: list[str]
+) -> None:
+    directory = DIRECTORY.replace(old, new)
+
+    with pytest.raises(PolicyError) as caught:
+        load_policy(write(tmp_path, FULL, directory))
+
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'resources.yaml'}: ")
+    for name in names:
+        assert name in message
+    assert f"(line {line_of(directory, new)})" in message
+
+
+def test_a_missing_resource_directory_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, FULL)
+    (tmp_path / "resources.yaml").unlink()
+
+    with pytest.raises(PolicyError, match="resources.file .line 2.: cannot read the resource"):
+        load_policy(path)
+
+
+def test_an_action_that_requires_approval_needs_a_case() -> None:
+    text = BASE.replace(
+        "  - name: abuse\n",
+        "  - name: spam\n    open_case: false\n"
+        "    actions: [{kind: hide, approval: requires_approval}]\n"
+        "  - name: abuse\n",
+    )
+
+    with pytest.raises(PolicyError, match="routes.1.actions .line 16.: an action that requires"):
+        parse_policy(text)
