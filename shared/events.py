@@ -130,14 +130,27 @@ class ClassifiedComment(Event):
 
 class Channel(StrEnum):
     WEBHOOK = "webhook"
+    SLACK = "slack"  # chat.postMessage with the bot token; target: the channel id
+    SLACK_WEBHOOK = "slack_webhook"  # incoming webhook; target: the name of its URL setting
+    TEAMS = "teams"  # workflow webhook; target: the name of its URL setting
+    EMAIL = "email"  # SMTP; target: one or more addresses, comma-separated
+    PAGERDUTY = "pagerduty"  # Events API v2; target: the name of the routing key setting
+    SMS = "sms"  # Twilio; target: one or more E.164 numbers, comma-separated
+    META = "meta"  # Graph API reply / hide; target: the name of the page token setting
+    X = "x"  # X API v2 reply; target: the name of the account's token setting
 
 
 class Receiver(_Model):
-    """Where an alert goes; secrets stay in the notifier's settings, never here."""
+    """Where an alert goes; secrets stay in the notifier's settings, never here.
+
+    ``url`` is the signed webhook's address (empty for the other channels); ``target`` is
+    what the other channels address (see ``Channel``), never a secret.
+    """
 
     name: str
     channel: Channel
-    url: str
+    url: str = ""
+    target: str | None = Field(default=None, max_length=1024)
 
 
 class ActionKind(StrEnum):
@@ -145,6 +158,8 @@ class ActionKind(StrEnum):
     REPLY = "reply"
     HIDE = "hide"
     QUEUE = "queue"
+    ACKNOWLEDGE = "acknowledge"  # the case was acknowledged: pagers stop paging
+    RESOLVE = "resolve"  # the case was resolved: incidents close
 
 
 class Action(Event):
@@ -160,11 +175,25 @@ class Action(Event):
     case_opened_at: datetime
     policy_version: str
     route: str
+    fallback: Receiver | None = Field(
+        default=None, description="Tried when the receiver fails after its last retry."
+    )
+    ack_url: str | None = Field(default=None, description="The router's signed ack link.")
+    resolve_url: str | None = Field(default=None, description="The router's signed resolve link.")
+    message: str | None = Field(
+        default=None, description="reply: the approved text, already rendered by the router."
+    )
+    lang: str | None = Field(default=None, max_length=16, description="Language of the message.")
+    comment_text: str | None = Field(
+        default=None,
+        description="Only for labels that are not sensitive, and shown only if a setting allows.",
+    )
 
 
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
+    IN_DOUBT = "in_doubt"  # a send was interrupted and could not be safely repeated
 
 
 class DeliveryResult(Event):
@@ -176,6 +205,11 @@ class DeliveryResult(Event):
     attempts: int = Field(ge=0)
     status_code: int | None = None
     error: str | None = None
+    dead_lettered: bool = Field(default=False, description="The action went to the DLQ.")
+    fallback: str | None = Field(default=None, description="The fallback receiver handed to.")
+    reference: str | None = Field(
+        default=None, description="The provider's id of what was sent (message, incident...)."
+    )
 
 
 class CaseStatus(StrEnum):

@@ -1,4 +1,12 @@
-"""vigie.actions -> deliveries (once per idempotency key) -> notifications.results."""
+"""vigie.actions -> deliveries (once per idempotency key) -> notifications.results.
+
+For a batch: claim every action's idempotency key (one statement), send what was never
+sent, record the outcomes (one statement), then hand the stage the results to publish.
+A failed delivery also yields a DLQ record and, when the action names a fallback receiver,
+a new action for it (its own idempotency key) on the same topic. A redelivered action
+re-emits the same outputs without sending; an action whose send was interrupted is sent
+again only if its channel makes a resend harmless, otherwise it is reported in doubt.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,12 @@ from collections.abc import Sequence
 import httpx
 
 from services.notifier import store
+from services.notifier.delivery import Deliverer, Job, Report, Sender, Sleep, plan
+from services.notifier.limits import Limits
 from services.notifier.metrics import NotifierMetrics
-from services.notifier.sender import WebhookSender
+from services.notifier.senders import build_senders
 from services.notifier.settings import NotifierSettings
+from services.notifier.templates import Style
 from shared.bus import Message
 from shared.codec import to_message
 from shared.events import Action, DeliveryOutcome, DeliveryResult, derive_id
@@ -25,10 +36,30 @@ from shared.topics import ACTIONS, NOTIFICATION_RESULTS
 log = logging.getLogger(__name__)
 
 GROUP = "vigie-notifier"
+OUTCOMES = {
+    store.DELIVERED: DeliveryOutcome.DELIVERED,
+    store.FAILED: DeliveryOutcome.FAILED,
+    store.IN_DOUBT: DeliveryOutcome.IN_DOUBT,
+}
 
 
 class MissingSecret(ValueError):
     pass
+
+
+def fallback_action(action: Action) -> Action | None:
+    """The same action for the fallback receiver, under an idempotency key of its own."""
+    if action.fallback is None:
+        return None
+    action_id = f"{action.action_id}|fallback:{action.fallback.name}"
+    return action.model_copy(
+        update={
+            "event_id": derive_id("action", action_id),
+            "action_id": action_id,
+            "receiver": action.fallback,
+            "fallback": None,
+        }
+    )
 
 
 class NotifierComponent(StageComponent[Action]):
@@ -38,91 +69,130 @@ class NotifierComponent(StageComponent[Action]):
     outputs = (NOTIFICATION_RESULTS,)
     model = Action
 
-    def __init__(self, settings: NotifierSettings) -> None:
+    def __init__(self, settings: NotifierSettings, *, sleep: Sleep = asyncio.sleep) -> None:
         super().__init__(batch_size=settings.notifier_batch_size)
         self._settings = settings
+        self._sleep = sleep
         self._secrets = secret_values(settings.webhook_signing_secret)
         if not self._secrets:
             raise MissingSecret("VIGIE_WEBHOOK_SIGNING_SECRET is required to sign webhooks")
         self._runtime: Runtime | None = None
         self._client: httpx.AsyncClient | None = None
-        self._sender: WebhookSender | None = None
+        self._senders: dict[str, Sender] = {}
+        self._deliverer: Deliverer | None = None
         self._metrics: NotifierMetrics | None = None
 
     async def prepare(self, runtime: Runtime) -> None:
+        s = self._settings
         self._runtime = runtime
         self._metrics = NotifierMetrics(runtime.registry)
         self._client = httpx.AsyncClient(
-            timeout=self._settings.delivery_timeout_s, follow_redirects=False
+            timeout=s.delivery_timeout_s,
+            follow_redirects=False,
+            headers={"User-Agent": "vigie-notifier"},
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
-        self._sender = WebhookSender(
-            self._client,
-            secrets=self._secrets,
-            console_url=self._settings.console_url,
-            attempts=self._settings.delivery_attempts,
-            backoff_base_s=self._settings.delivery_backoff_s,
+        style = Style(
+            console_url=s.console_url,
+            allow_text=s.notifier_allow_comment_text,
+            default_lang=s.notifier_default_lang,
+        )
+        senders = build_senders(s, self._client, signing_secrets=self._secrets, style=style)
+        self._senders = {channel.value: sender for channel, sender in senders.items()}
+        self._deliverer = Deliverer(
+            attempts=s.delivery_attempts,
+            backoff_base_s=s.delivery_backoff_s,
+            max_wait_s=s.delivery_max_wait_s,
+            limits=Limits(
+                s.receiver_rate_per_s,
+                s.receiver_burst,
+                s.breaker_failures,
+                s.breaker_cooldown_s,
+                channel_rates=s.channel_rates_per_s,
+            ),
             clock=runtime.clock,
+            sleep=self._sleep,
             metrics=self._metrics,
         )
+
+    async def start(self, runtime: Runtime) -> None:
+        await super().start(runtime)
+        await runtime.bus.ensure_topics([self.source])  # fallbacks are published there
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
 
     async def process(self, batch: Sequence[Decoded[Action]]) -> list[Message]:
-        # Every send of the batch finishes before an error is raised: the stage then retries
-        # or isolates records while no other send of the same action is still in flight.
-        results = await asyncio.gather(
-            *(self._deliver(item) for item in batch), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return [
-            m for messages in results if not isinstance(messages, BaseException) for m in messages
-        ]
-
-    async def _deliver(self, item: Decoded[Action]) -> list[Message]:
-        assert self._runtime is not None and self._sender is not None and self._metrics
-        action, runtime = item.event, self._runtime
-        channel = action.receiver.channel.value
-        with trace(action.trace_id):
-            row = await store.claim(runtime.engine, action, runtime.clock())
-            if row.status != store.PENDING:
-                # Already delivered or given up on: a redelivered action is not sent again.
-                self._metrics.deliveries.labels(channel, "duplicate").inc()
-                return [self._result(action, row.status, row.attempts, row.status_code, row.error)]
-            outcome = await self._sender.send(action)
-            status = store.DELIVERED if outcome.delivered else store.FAILED
-            await store.finish(
-                runtime.engine,
-                action,
-                status=status,
-                attempts=outcome.attempts,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                now=runtime.clock(),
-            )
-            self._metrics.deliveries.labels(channel, status).inc()
-            if outcome.delivered:
-                log.info("delivered", extra={"fields": {"receiver": action.receiver.name}})
+        assert self._runtime is not None and self._deliverer is not None and self._metrics
+        runtime = self._runtime
+        actions = {item.event.action_id: item.event for item in batch}
+        claims = await store.claim(runtime.engine, list(actions.values()), runtime.clock())
+        finished: dict[str, store.Finished] = {}
+        writes: list[store.Finished] = []
+        fresh: list[Action] = []
+        for key, action in actions.items():
+            row = claims[key]
+            channel = action.receiver.channel.value
+            if row is None or (
+                row.status in store.INTERRUPTED and self._senders[channel].idempotent(action)
+            ):
+                fresh.append(action)
+            elif row.status in store.INTERRUPTED:
+                error = "a send was interrupted; not repeated on a channel that could duplicate it"
+                finished[key] = store.Finished(key, store.IN_DOUBT, row.attempts, None, error)
+                writes.append(finished[key])
+                self._metrics.deliveries.labels(channel, store.IN_DOUBT).inc()
             else:
-                log.warning(
-                    "delivery failed",
-                    extra={"fields": {"receiver": action.receiver.name, "error": outcome.error}},
+                finished[key] = store.Finished(
+                    key, row.status, row.attempts, row.status_code, row.error
                 )
-            messages = [
-                self._result(action, status, outcome.attempts, outcome.status_code, outcome.error)
-            ]
-            if not outcome.delivered:
-                reason = f"delivery failed after {outcome.attempts} attempt(s): {outcome.error}"
-                messages.append(dlq_message(item.record, reason, "notifier"))
-            return messages
+                self._metrics.deliveries.labels(channel, "duplicate").inc()
+        jobs = plan(fresh, digest_threshold=self._settings.email_digest_threshold)
+        # Every send of the batch finishes before the outcomes are written, so no send of
+        # the same action is still in flight when the stage retries or isolates records.
+        reports = await asyncio.gather(*(self._send(job) for job in jobs))
+        references: dict[str, str | None] = {}
+        for job, report in zip(jobs, reports, strict=True):
+            status = store.DELIVERED if report.delivered else store.FAILED
+            for action in job.actions:
+                key = action.action_id
+                finished[key] = store.Finished(
+                    key, status, report.attempts, report.status_code, report.error
+                )
+                writes.append(finished[key])
+                references[key] = report.reference
+                self._metrics.deliveries.labels(action.receiver.channel.value, status).inc()
+        await store.finish(runtime.engine, writes, runtime.clock())
+        messages: list[Message] = []
+        for item in batch:
+            outcome = finished[item.event.action_id]
+            messages.extend(self._outputs(item, outcome, references.get(outcome.action_id)))
+        return messages
 
-    @staticmethod
-    def _result(
-        action: Action, status: str, attempts: int, status_code: int | None, error: str | None
-    ) -> Message:
+    async def _send(self, job: Job) -> Report:
+        assert self._deliverer is not None
+        action = job.action
+        with trace(action.trace_id):
+            report = await self._deliverer.deliver(self._senders[job.channel.value], job)
+            fields = {
+                "receiver": action.receiver.name,
+                "channel": job.channel.value,
+                "actions": len(job.actions),
+                "attempts": report.attempts,
+            }
+            if report.delivered:
+                log.info("delivered", extra={"fields": fields})
+            else:
+                log.warning("delivery failed", extra={"fields": fields | {"error": report.error}})
+        return report
+
+    def _outputs(
+        self, item: Decoded[Action], outcome: store.Finished, reference: str | None
+    ) -> list[Message]:
+        action = item.event
+        failed = outcome.status == store.FAILED
+        fallback = fallback_action(action) if outcome.status != store.DELIVERED else None
         result = DeliveryResult(
             event_id=derive_id("delivery-result", action.action_id),
             trace_id=action.trace_id,
@@ -131,11 +201,18 @@ class NotifierComponent(StageComponent[Action]):
             case_id=action.case_id,
             receiver=action.receiver.name,
             channel=action.receiver.channel,
-            outcome=DeliveryOutcome.DELIVERED
-            if status == store.DELIVERED
-            else DeliveryOutcome.FAILED,
-            attempts=attempts,
-            status_code=status_code,
-            error=error,
+            outcome=OUTCOMES[outcome.status],
+            attempts=outcome.attempts,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            dead_lettered=failed,
+            fallback=fallback.receiver.name if fallback else None,
+            reference=reference,
         )
-        return to_message(NOTIFICATION_RESULTS, result, key=action.action_id)
+        messages = [to_message(self.outputs[0], result, key=action.action_id)]
+        if failed:
+            reason = f"delivery failed after {outcome.attempts} attempt(s): {outcome.error}"
+            messages.append(dlq_message(item.record, reason, self.name))
+        if fallback is not None:
+            messages.append(to_message(self.source, fallback, key=str(action.case_id)))
+        return messages

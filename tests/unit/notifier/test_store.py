@@ -1,4 +1,4 @@
-"""The deliveries table: the idempotency key is claimed once, its outcome is kept."""
+"""The deliveries table: a key is claimed once per batch, its outcome is kept."""
 
 from __future__ import annotations
 
@@ -12,48 +12,43 @@ from shared.storage.tables import deliveries
 from tests.unit import factories as f
 
 
-async def test_a_new_action_is_claimed_as_pending(engine: AsyncEngine) -> None:
-    row = await store.claim(engine, f.action(), f.NOW)
+async def test_a_new_action_is_claimed_for_sending(engine: AsyncEngine) -> None:
+    action = f.action()
 
-    assert row == store.DeliveryRow(status=store.PENDING, attempts=0, status_code=None, error=None)
+    assert await store.claim(engine, [action, action], f.NOW) == {action.action_id: None}
+    again = await store.claim(engine, [action], f.NOW)
+    # Claimed but never finished: a send was interrupted.
+    assert again == {action.action_id: store.DeliveryRow(store.SENDING, 0, None, None)}
 
 
 async def test_a_finished_delivery_is_not_claimed_again(engine: AsyncEngine) -> None:
     action = f.action()
-    await store.claim(engine, action, f.NOW)
+    other = action.model_copy(update={"action_id": "other"})
+    await store.claim(engine, [action], f.NOW)
     await store.finish(
         engine,
-        action,
-        status=store.DELIVERED,
-        attempts=2,
-        status_code=200,
-        error=None,
-        now=f.NOW + timedelta(seconds=1),
+        [store.Finished(action.action_id, store.DELIVERED, 2, 200, None)],
+        f.NOW + timedelta(seconds=1),
     )
 
-    again = await store.claim(engine, action, f.NOW + timedelta(minutes=5))
+    claims = await store.claim(engine, [action, other], f.NOW + timedelta(minutes=5))
 
-    assert again == store.DeliveryRow(store.DELIVERED, 2, 200, None)
+    assert claims == {
+        action.action_id: store.DeliveryRow(store.DELIVERED, 2, 200, None),
+        "other": None,
+    }
     async with engine.connect() as conn:
         rows = (await conn.execute(select(func.count()).select_from(deliveries))).scalar_one()
-        created = (await conn.execute(select(deliveries.c.created_at))).scalar_one()
-    assert rows == 1
-    assert created.replace(tzinfo=None) == f.NOW.replace(tzinfo=None)
+    assert rows == 2
 
 
 async def test_a_failed_delivery_keeps_its_error(engine: AsyncEngine) -> None:
     action = f.action()
-    await store.claim(engine, action, f.NOW)
+    await store.claim(engine, [action], f.NOW)
     await store.finish(
-        engine,
-        action,
-        status=store.FAILED,
-        attempts=4,
-        status_code=503,
-        error="HTTP 503",
-        now=f.NOW,
+        engine, [store.Finished(action.action_id, store.FAILED, 4, 503, "HTTP 503")], f.NOW
     )
 
-    assert await store.claim(engine, action, f.NOW) == store.DeliveryRow(
-        store.FAILED, 4, 503, "HTTP 503"
-    )
+    assert await store.claim(engine, [action], f.NOW) == {
+        action.action_id: store.DeliveryRow(store.FAILED, 4, 503, "HTTP 503")
+    }

@@ -10,12 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.notifier import webhook
-from services.router.policy.config import parse_policy
-from services.router.policy.decide import RouteDecision
-from services.router.store import CaseOutcome
-from services.router.worker import outputs
-from shared.events import Action, Channel, Receiver, Severity, derive_id
-from shared.topics import ACTIONS
+from shared.events import Action
 from tests.unit import factories as f
 
 OLD, NEW = b"old-signing-secret", b"new-signing-secret"
@@ -81,33 +76,8 @@ def test_headers_carry_signature_timestamp_and_idempotency_key() -> None:
 
 
 def sensitive_action(text: str, author_id: str, author_name: str) -> Action:
-    """The Action the router really emits for a crisis comment."""
-    policy = parse_policy(
-        'version: "t"\n'
-        "receivers: [{name: crisis-team, channel: webhook, url: 'http://r.test/c'}]\n"
-        "routes: [{name: crisis, matchers: ['label=sensitive'], severity: critical,"
-        " notify: [crisis-team]}]\n"
-    )
-    item = f.sensitive(
-        f.comment(
-            "forum:c-1",
-            text=text,
-            author_id=author_id,
-            author_name=author_name,
-            url="https://forum.test/p-1#c-1",
-        )
-    )
-    case_id = derive_id("case", "crisis:generic:forum:c-1:0")
-    decision = RouteDecision(
-        route="crisis",
-        open_case=True,
-        severity=Severity.CRITICAL,
-        group_key="crisis|platform=generic|author_id=" + author_id,
-        receivers=(Receiver(name="crisis-team", channel=Channel.WEBHOOK, url="http://r.test/c"),),
-    )
-    outcome = CaseOutcome(case_id, True, True, Severity.CRITICAL, f.NOW)
-    (message,) = [m for m in outputs(item, decision, outcome, policy) if m.topic == ACTIONS]
-    return Action.model_validate_json(message.value)
+    """A crisis action that even carries the text: the webhook must still leave it out."""
+    return f.action().model_copy(update={"comment_text": f"{text} ({author_id}, {author_name})"})
 
 
 def test_a_sensitive_payload_carries_no_comment_text_and_no_author() -> None:
