@@ -58,6 +58,8 @@ test: install ## Lint, then every test on real Kafka + PostgreSQL (started, then
 bench: install services-up ## Throughput and latency figures, written under bench/results/
 	$(WITH_SERVICES) $(BIN)/python -m bench.pipeline
 	$(WITH_SERVICES) $(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.classifier
+	$(WITH_SERVICES) $(BIN)/python -m bench.notifier
 
 clean: services-down ## Remove the virtualenv and all local data
 	rm -rf $(VENV) .local

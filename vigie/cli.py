@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from vigie.classifier_cli import classifier_app
+from vigie.classifier_feedback_cli import feedback_app
 from vigie.policy_cli import policy_app
 
 app = typer.Typer(
@@ -17,6 +19,8 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
+classifier_app.add_typer(feedback_app, name="feedback")
+app.add_typer(classifier_app, name="classifier")
 
 
 @app.command()

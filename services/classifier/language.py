@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"[a-zàâäçéèêëîïôöûùüÿœ']+")
+# Words with a French accent count as French evidence, once per word.
+_ACCENTED = re.compile(r"[a-zàâäçéèêëîïôöûùüÿœ']*[éèç][a-zàâäçéèêëîïôöûùüÿœ']*")
 _FR = frozenset(
     [
         "le",
@@ -156,8 +158,8 @@ _EN = frozenset(
 
 def detect(text: str, hint: str | None = None) -> str:
     words = _WORD.findall(text.lower())
-    fr = sum(w in _FR for w in words) + sum(("é" in w or "è" in w or "ç" in w) for w in words)
-    en = sum(w in _EN for w in words)
+    fr = sum(map(_FR.__contains__, words)) + len(_ACCENTED.findall(text.lower()))
+    en = sum(map(_EN.__contains__, words))
     if fr == en:
         if hint and hint[:2].lower() in ("fr", "en"):
             return hint[:2].lower()

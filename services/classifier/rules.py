@@ -1,90 +1,240 @@
-"""The first classifier: cues from ``lexicon`` plus question and praise heuristics.
+"""The lexicon layer: cues from ``lexicon`` plus question and praise heuristics.
 
-Pure: text in, ``Classification`` out. It favours recall on crisis comments: a negated
-crisis cue still marks the comment sensitive, as ``unsure``, for a human to look at.
+Pure: text in, verdict out. ``scan`` gives what fired (the trained model ORs it in, so the
+model can never hide a crisis cue); ``classify`` turns a scan into a ``Classification`` on
+its own. It favours recall on crisis comments: a negated crisis cue still marks the comment
+sensitive, as ``unsure``, for a human to look at.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
 from services.classifier import language
 from services.classifier.lexicon import (
     ABUSIVE_CUES,
+    INNER_NEGATION,
     NEGATION,
+    NOT_PRAISE,
     PRAISE,
     QUESTION_START,
     SENSITIVE_CUES,
     Cue,
+    normalize,
 )
 from shared.events import Classification, Label, Severity
 
-MODEL_VERSION = "lexicon-1"
+MODEL_VERSION = "lexicon-2"
+QUESTION_MARK_END = "final question mark"
+NEGATED_SCORE = 0.5
 
 
-def _fired(text: str, cues: list[Cue]) -> list[tuple[Cue, bool]]:
-    """(cue, negated) for every cue found in ``text``."""
+@dataclass(frozen=True, slots=True)
+class Hit:
+    cue: Cue
+    negated: bool
+
+    @property
+    def reason(self) -> str:
+        return f"{self.cue.label}:{self.cue.category}{' (negated)' if self.negated else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What the lexicon found in one normalised text."""
+
+    hits: tuple[Hit, ...]
+    question: str | None
+    praise: bool
+
+    def fired(self, label: Label) -> list[Hit]:
+        return [hit for hit in self.hits if hit.cue.label is label]
+
+    def certain(self, label: Label) -> list[Hit]:
+        return [hit for hit in self.hits if hit.cue.label is label and not hit.negated]
+
+    def score(self, label: Label) -> float:
+        """The strongest certain cue, ``NEGATED_SCORE`` if all are negated, else 0."""
+        fired = self.fired(label)
+        if not fired:
+            return 0.0
+        certain = [hit.cue.strength for hit in fired if not hit.negated]
+        return max(certain) if certain else NEGATED_SCORE
+
+    @property
+    def crisis(self) -> bool:
+        """A certain first-person self-harm or suicide cue."""
+        return any(hit.cue.intent for hit in self.certain(Label.SENSITIVE))
+
+
+_PLAIN = re.compile(r"[\w '-]+")
+
+
+def _alternatives(body: str) -> tuple[str, ...]:
+    """The alternatives of a group body when each one is plain text, else ()."""
+    parts = body.split("|")
+    return tuple(parts) if all(_PLAIN.fullmatch(part) for part in parts) else ()
+
+
+def required_literals(pattern: str) -> tuple[str, ...]:
+    """Plain texts of which every match of ``pattern`` contains at least one; () if unsure.
+
+    A cheap filter: a cue none of whose literals is in the text cannot match, so its regular
+    expression is not run (most comments fire no cue). Only plain characters and groups of
+    plain alternatives outside any quantifier count; a top-level alternation gives ().
+    """
+    candidates: list[tuple[str, ...]] = []
+    run, i = "", 0
+    while i < len(pattern):
+        char = pattern[i]
+        following = pattern[i + 1] if i + 1 < len(pattern) else ""
+        if char == "(":
+            depth, j = 1, i + 1
+            while depth and j < len(pattern):
+                depth += {"(": 1, ")": -1}.get(pattern[j], 0)
+                j += 1
+            quantifier = pattern[j] if j < len(pattern) else ""
+            options = _alternatives(pattern[i + 1 : j - 1])
+            if options and quantifier not in ("?", "*", "{"):
+                candidates.append(options)
+            candidates.append((run,))
+            run, i = "", j
+            continue
+        if char == "|":
+            return ()
+        if char.isalnum() or char in " '-":
+            if following in ("?", "*", "{"):
+                candidates.append((run,))
+                run = ""
+            else:
+                run += char
+        else:
+            candidates.append((run,))
+            run = ""
+            if char == "\\":
+                i += 1
+            elif char == "[":
+                i = pattern.index("]", i + 1)
+        i += 1
+    candidates.append((run,))
+    usable = [c for c in candidates if all(c)]
+    return max(usable, key=lambda c: min(len(part) for part in c), default=())
+
+
+_CUES = SENSITIVE_CUES + ABUSIVE_CUES
+# literal -> positions in _CUES of the cues that need it; cues without literals always run.
+_BY_LITERAL: dict[str, list[int]] = {}
+_ALWAYS: list[int] = []
+for _position, _cue in enumerate(_CUES):
+    _literals = required_literals(_cue.pattern.pattern)
+    for _literal in _literals:
+        _BY_LITERAL.setdefault(_literal, []).append(_position)
+    if not _literals:
+        _ALWAYS.append(_position)
+
+
+def _hits(text: str, literals: Iterable[str] = _BY_LITERAL) -> list[Hit]:
+    """The first match of each cue that can match (by its literals), in lexicon order."""
+    positions = set(_ALWAYS)
+    for literal in filter(text.__contains__, literals):
+        positions.update(_BY_LITERAL[literal])
     out = []
-    for cue in cues:
-        match = cue.pattern.search(text)
-        if match:
-            negated = bool(NEGATION.search(text[: match.start()]))
-            out.append((cue, negated))
+    for position in sorted(positions):
+        cue = _CUES[position]
+        for match in cue.pattern.finditer(text):
+            if cue.unless is not None and cue.unless.search(text[match.end() :]):
+                continue
+            negated = bool(
+                NEGATION.search(text[: match.start()]) or INNER_NEGATION.search(match.group())
+            )
+            out.append(Hit(cue, negated))
+            break
     return out
 
 
+def ends_with_question_mark(text: str) -> bool:
+    """A final "?", maybe followed by emoji, punctuation, spaces or links."""
+    end = text.rstrip()
+    while end.endswith("xurl"):
+        end = end[:-4].rstrip()
+    for char in reversed(end):
+        if char == "?":
+            return True
+        if char.isalnum():
+            return False
+    return False
+
+
+def scan_many(normalised: Sequence[str]) -> list[Scan]:
+    """``scan`` of each text; the literals are first looked for in the whole batch at once."""
+    joined = "\x00".join(normalised)
+    present = [literal for literal in _BY_LITERAL if literal in joined]
+    return [scan(text, present) for text in normalised]
+
+
+def scan(normalised: str, literals: Iterable[str] = _BY_LITERAL) -> Scan:
+    """Cues, question form and praise words of an already-normalised text."""
+    hits = _hits(normalised, literals)
+    question = None
+    if ends_with_question_mark(normalised):
+        question = QUESTION_MARK_END
+    elif "?" in normalised:
+        question = "question mark"
+    elif QUESTION_START.match(normalised):
+        question = "interrogative"
+    praise = bool(PRAISE.search(normalised)) and not NOT_PRAISE.search(normalised)
+    return Scan(hits=tuple(hits), question=question, praise=praise)
+
+
+def severity(scan: Scan, labels: set[Label], *, sensitive_certain: bool) -> Severity:
+    """Critical for a crisis, high for other certain sensitive or a threat, and so on."""
+    if Label.SENSITIVE in labels:
+        if scan.crisis:
+            return Severity.CRITICAL
+        return Severity.HIGH if sensitive_certain else Severity.MEDIUM
+    if Label.ABUSIVE in labels:
+        threat = any(hit.cue.category == "threat" for hit in scan.certain(Label.ABUSIVE))
+        return Severity.HIGH if threat else Severity.MEDIUM
+    if Label.QUESTION in labels:
+        return Severity.LOW
+    return Severity.NONE
+
+
 def classify(text: str, *, lang_hint: str | None = None) -> Classification:
-    lowered = " ".join(text.lower().replace("’", "'").split())
-    lang = language.detect(lowered, lang_hint)
+    """The lexicon alone (the trained model's ensemble is ``model.LocalClassifier``)."""
+    normalised = normalize(text)
+    found = scan(normalised)
     scores: dict[Label, float] = dict.fromkeys(Label, 0.0)
     labels: list[Label] = []
-    categories: list[str] = []
     unsure: list[Label] = []
-    reasons: list[str] = []
-    severity = Severity.NONE
-
-    def raise_to(level: Severity) -> None:
-        nonlocal severity
-        if level.rank > severity.rank:
-            severity = level
-
-    for label, cues in ((Label.SENSITIVE, SENSITIVE_CUES), (Label.ABUSIVE, ABUSIVE_CUES)):
-        fired = _fired(lowered, cues)
-        if not fired:
-            continue
-        labels.append(label)
-        certain = [cue for cue, negated in fired if not negated]
-        scores[label] = max(cue.strength for cue, _ in fired) if certain else 0.5
-        if not certain:
-            unsure.append(label)
-        for cue, negated in fired:
-            if cue.category not in categories:
-                categories.append(cue.category)
-            reasons.append(f"{label}:{cue.category}{' (negated)' if negated else ''}")
-        if label is Label.SENSITIVE:
-            intent = any(cue.intent for cue in certain)
-            raise_to(Severity.CRITICAL if intent else Severity.HIGH if certain else Severity.MEDIUM)
-        else:
-            threat = any(cue.category == "threat" for cue in certain)
-            raise_to(Severity.HIGH if threat else Severity.MEDIUM)
-
-    stripped = lowered.rstrip()
-    if "?" in stripped or QUESTION_START.match(stripped):
+    reasons = [hit.reason for hit in found.hits]
+    categories = list(dict.fromkeys(hit.cue.category for hit in found.hits))
+    for label in (Label.SENSITIVE, Label.ABUSIVE):
+        scores[label] = found.score(label)
+        if scores[label] > 0:
+            labels.append(label)
+            if not found.certain(label):
+                unsure.append(label)
+    # A hateful rhetorical question ("why are you so stupid?") is not one to answer.
+    if found.question and not found.certain(Label.ABUSIVE):
         labels.append(Label.QUESTION)
-        scores[Label.QUESTION] = 0.9 if stripped.endswith("?") else 0.6
-        reasons.append("question:" + ("question mark" if "?" in stripped else "interrogative"))
-        raise_to(Severity.LOW)
-
-    if PRAISE.search(lowered) and Label.ABUSIVE not in labels:
+        scores[Label.QUESTION] = 0.9 if normalised.endswith("?") else 0.6
+        reasons.append(f"question:{found.question}")
+    if found.praise and Label.ABUSIVE not in labels:
         labels.append(Label.PRAISE)
         scores[Label.PRAISE] = 0.8
         reasons.append("praise:positive words")
-
     return Classification(
         labels=tuple(labels),
         categories=tuple(categories),
-        severity=severity,
+        severity=severity(
+            found, set(labels), sensitive_certain=bool(found.certain(Label.SENSITIVE))
+        ),
         scores=scores,
         unsure=tuple(unsure),
-        lang=lang,
-        rationale="; ".join(reasons) or "no cue fired",
+        lang=language.detect(normalised, lang_hint),
+        rationale="; ".join(dict.fromkeys(reasons)) or "no cue fired",
         model_version=MODEL_VERSION,
     )

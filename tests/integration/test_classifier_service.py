@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
-from services.classifier import rules, store
+from services.classifier import store
 from services.classifier.feedback import correction
+from services.classifier.model import load_default
 from services.classifier.settings import ClassifierSettings
 from services.classifier.worker import ClassifierComponent
 from shared.bus.kafka import KafkaBus
@@ -131,13 +132,13 @@ async def test_a_remote_primary_with_a_shadow_on_kafka_and_postgresql(
         published = {item.comment.comment_id: item.classification for item in out}
         assert len(out) == 3
         crisis, tonight, question = (published[c.comment_id] for c in incoming)
-        # The scorer missed the first crisis; the local lexicon's verdict stands.
+        # The scorer missed the first crisis; the local verdict stands.
         assert crisis.labels == (Label.SENSITIVE,)
         assert crisis.severity is Severity.CRITICAL
         assert tonight.labels == (Label.SENSITIVE,)
         assert question.labels == (Label.QUESTION,)
         assert {v.model_version for v in published.values()} == {
-            f"http:acme-3+{rules.MODEL_VERSION}"
+            f"http:acme-3+{load_default().version}"
         }
 
         async with engine.connect() as conn:

@@ -14,13 +14,14 @@ from typing import Protocol
 
 from services.classifier import rules
 from services.classifier.backends.base import ALL_LABELS, Item
+from services.classifier.model import load_default
 from shared.events import Classification, Label
 
 ClassifyBatch = Callable[[Sequence[Item]], list[Classification]]
 
 
 class BatchClassifier(Protocol):
-    """What a local classifier object offers (``rules`` here, the trained model later)."""
+    """What a local classifier object offers (the trained ensemble, or ``rules`` alone)."""
 
     @property
     def version(self) -> str: ...
@@ -41,9 +42,9 @@ def load_lexicon() -> LexiconClassifier:
     return LexiconClassifier()
 
 
-# The local classifier the service runs. When the trained ensemble lands, this line becomes
-# ``from services.classifier.model import load_default as load_local_classifier``.
-load_local_classifier: Callable[[], BatchClassifier] = load_lexicon
+# The local classifier the service runs: the trained ensemble shipped in
+# ``services/classifier/artefacts`` (its heads OR'd with the crisis lexicon).
+load_local_classifier: Callable[[], BatchClassifier] = load_default
 
 
 @dataclass(frozen=True, slots=True)

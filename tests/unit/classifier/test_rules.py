@@ -61,7 +61,26 @@ CASES = [
     Case("Thanks, this helped a lot", (P,), Severity.NONE, lang="en"),
     # Abuse cancels praise; several labels can hold at once.
     Case("Thank you, you idiot", (A,), Severity.MEDIUM, ("insult",)),
-    Case("why are you so stupid?", (A, Q), Severity.MEDIUM, ("insult",)),
+    # A hateful rhetorical question is not a question to answer.
+    Case("why are you so stupid?", (A,), Severity.MEDIUM, ("insult",)),
+    Case("pourquoi vous êtes aussi débiles ?", (A,), Severity.MEDIUM, ("insult",), lang="fr"),
+    # Context: an errand, laughter, a negated praise word.
+    Case("je vais en finir avec ce dossier", (), Severity.NONE, lang="fr"),
+    Case("je suis mort de rire", (), Severity.NONE),
+    Case("t'es mort de rire", (), Severity.NONE),
+    Case("I want to die laughing", (), Severity.NONE),
+    Case("you're dead right", (), Severity.NONE),
+    Case("merci pour rien", (), Severity.NONE),
+    Case("pas génial", (), Severity.NONE),
+    # French crisis and violence phrasing.
+    Case("je veux en finir avec la vie", (S,), Severity.CRITICAL, ("suicide",)),
+    Case("je vais me foutre en l'air", (S,), Severity.CRITICAL, ("suicide",)),
+    Case("Je me scarifie", (S,), Severity.CRITICAL, ("self_harm_intent",)),
+    Case("mon mari me frappe", (S,), Severity.HIGH, ("domestic_violence",)),
+    Case("je veux pas mourir", (S,), Severity.MEDIUM, ("suicide",), unsure=(S,)),
+    Case("I don't know, I want to die", (S,), Severity.CRITICAL, ("suicide",)),
+    Case("send nudes", (A,), Severity.MEDIUM, ("sexual",)),
+    Case("RT @someone you are an idiot http://t.co/x", (A,), Severity.MEDIUM, ("insult",)),
     Case(
         "I want to kill myself, you idiots",
         (S, A),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.classifier import rules, store
 from services.classifier.backends.base import Item
 from services.classifier.backends.local import LocalBackend
+from services.classifier.model import load_default
 from services.classifier.settings import ClassifierSettings
 from services.classifier.worker import GROUP, ClassifierComponent, classified
 from shared.bus.memory import MemoryBus
@@ -22,6 +23,9 @@ from shared.topics import COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED, dlq
 from tests.remote_scorers import moderation_script, scripted_server, status
 from tests.unit import factories as f
 from tests.unit.factories import eventually
+
+# What the service runs by default: the shipped ensemble.
+LOCAL = load_default()
 
 
 def lexicon(comment: Comment) -> ClassifiedComment:
@@ -163,7 +167,7 @@ async def test_a_failing_remote_scorer_loses_no_comment(engine: AsyncEngine) -> 
 
     assert out["forum:c-1"].classification.severity is Severity.CRITICAL
     assert out["forum:c-2"].classification.labels == (Label.ABUSIVE,)
-    assert {o.classification.model_version for o in out.values()} == {rules.MODEL_VERSION}
+    assert {o.classification.model_version for o in out.values()} == {LOCAL.version}
     fallbacks = {"backend": "openai", "reason": "server_error"}
     assert registry.get_sample_value("vigie_classifier_fallbacks_total", fallbacks) == 2
     assert await count(engine) == (2, 2)
@@ -191,7 +195,7 @@ async def test_a_shadow_backend_is_stored_and_compared_but_never_published(
         out = await run_component(engine, incoming, settings, registry=registry)
 
     published = {key: item.classification for key, item in out.items()}
-    assert published == {c.comment_id: rules.classify(c.text) for c in incoming}
+    assert published == {c.comment_id: LOCAL.classify(c.text, c.lang) for c in incoming}
     async with engine.connect() as conn:
         rows = {
             r.comment_id: r for r in (await conn.execute(select(classifier_shadow_verdicts))).all()
@@ -200,9 +204,9 @@ async def test_a_shadow_backend_is_stored_and_compared_but_never_published(
     assert rows["forum:c-2"].labels == ["sensitive"]
     assert rows["forum:c-2"].primary_labels == []
     assert rows["forum:c-2"].agrees is False
-    assert rows["forum:c-1"].agrees is False  # the lexicon saw a crisis the scorer did not
+    assert rows["forum:c-1"].agrees is False  # the local verdict saw a crisis the scorer did not
     assert rows["forum:c-3"].agrees is False
-    assert rows["forum:c-3"].primary_model_version == rules.MODEL_VERSION
+    assert rows["forum:c-3"].primary_model_version == LOCAL.version
 
     def agreement(label: str, outcome: str) -> float | None:
         return registry.get_sample_value(
@@ -226,7 +230,7 @@ async def test_a_failing_shadow_changes_nothing_that_is_published(engine: AsyncE
         )
         out = await run_component(engine, incoming, settings, registry=registry)
 
-    assert out["forum:c-1"].classification == rules.classify("I want to kill myself")
+    assert out["forum:c-1"].classification == LOCAL.classify("I want to kill myself", "en")
     failures = {"backend": "http", "reason": "server_error"}
     assert registry.get_sample_value("vigie_classifier_shadow_failures_total", failures) == 1
     async with engine.connect() as conn:

@@ -1,0 +1,115 @@
+"""``python -m bench.classifier``: the classifier's fast path, comments per second on one core.
+
+One process, one thread (OpenMP/OpenBLAS/MKL pinned to 1 before numpy loads): the shipped
+artefact classifies ``BENCH_COMMENTS`` comments (default 20000, drawn from the training
+data's validation-sized sample or, without it, the hand-written sets) in batches of 1, 64
+and 256. Reports throughput, per-batch latency percentiles and peak RSS, and writes
+``bench/results/<utc time>-classifier.json``. Targets: 5,000 comments/s, 600 MB RSS.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BENCH_CLASSIFIER_DATA", "/work/shared/data/classifier/train.jsonl"))
+TARGET = {"comments_per_s": 5000, "rss_mb": 600}
+
+
+def comments(count: int) -> list[str]:
+    """Real comment texts, in a fixed random order, repeated up to ``count``."""
+    sources = (
+        [DATA] if DATA.is_file() else sorted((ROOT / "tests/fixtures/classifier").glob("*.jsonl"))
+    )
+    texts = [
+        json.loads(line)["text"]
+        for path in sources
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    random.Random(7).shuffle(texts)
+    return [texts[i % len(texts)] for i in range(count)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run(batch: int, texts: list[str]) -> dict[str, float]:
+    from services.classifier.model import load_default
+
+    classifier = load_default()
+    classifier.classify_batch([(t, None) for t in texts[:batch]])  # warm-up
+    latencies: list[float] = []
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        t0 = time.perf_counter()
+        classifier.classify_batch([(t, None) for t in texts[start : start + batch]])
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    return {
+        "batch": batch,
+        "comments": len(texts),
+        "comments_per_s": round(len(texts) / elapsed, 1),
+        # On a shared machine wall time includes waiting for the CPU; this is per core.
+        "comments_per_cpu_s": round(len(texts) / cpu, 1),
+        "batch_p50_ms": round(percentile(latencies, 0.5) * 1000, 3),
+        "batch_p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
+    }
+
+
+def main() -> None:
+    count = int(os.environ.get("BENCH_COMMENTS", "20000"))
+    texts = comments(count)
+    started = time.perf_counter()
+    from services.classifier.model import load_default
+
+    version = load_default().version
+    load_s = time.perf_counter() - started
+    print(f"classifier {version}, {count} comments, one thread ...", flush=True)
+    runs = [
+        run(batch, texts[: max(count // 10, 1000)] if batch == 1 else texts)
+        for batch in (1, 64, 256)
+    ]
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    result: dict[str, Any] = {
+        "at": at,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "target": TARGET,
+        "model_version": version,
+        "mean_chars": round(sum(len(t) for t in texts) / len(texts), 1),
+        "load_s": round(load_s, 3),
+        "runs": runs,
+        "peak_rss_mb": round(rss_mb, 1),
+    }
+    print(f"{'batch':>6}{'comments/s':>13}{'per CPU-s':>11}{'p50 ms':>10}{'p99 ms':>10}")
+    for r in runs:
+        print(
+            f"{r['batch']:>6}{r['comments_per_s']:>13.0f}{r['comments_per_cpu_s']:>11.0f}"
+            f"{r['batch_p50_ms']:>10.2f}{r['batch_p99_ms']:>10.2f}"
+        )
+    print(f"peak RSS {rss_mb:.0f} MB, artefact load {load_s:.2f} s")
+    out = ROOT / "bench" / "results" / f"{at.replace(':', '')}-classifier.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"written {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The trained fast path with the lexicon OR'd in: the shipped artefact, crises, context."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.classifier.model import (
+    DEFAULT_ARTEFACT,
+    ArtefactError,
+    LocalClassifier,
+    load,
+    load_default,
+)
+from services.classifier.model import artefact as artefacts
+from services.classifier.model.artefact import Artefact, Band
+from shared.events import Label, Severity
+
+S, A, Q, P = Label.SENSITIVE, Label.ABUSIVE, Label.QUESTION, Label.PRAISE
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "classifier"
+
+
+def _crisis_sentences() -> list[str]:
+    out = []
+    for name in ("fr_crisis.jsonl", "en_crisis.jsonl"):
+        for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if "sensitive" in record["labels"]:
+                out.append(record["text"])
+    return out
+
+
+CRISIS = _crisis_sentences()
+
+
+@pytest.fixture(scope="session")
+def shipped() -> LocalClassifier:
+    return load_default()
+
+
+def _silenced(classifier: LocalClassifier) -> LocalClassifier:
+    """The shipped model with every weight zeroed and biases far negative: it says no."""
+    original = classifier.artefact
+    return LocalClassifier(
+        Artefact(
+            manifest=original.manifest,
+            weights=np.zeros_like(original.weights),
+            bias=np.full_like(original.bias, -30.0),
+        )
+    )
+
+
+def test_the_shipped_artefact_loads_and_its_version_is_its_manifests(
+    shipped: LocalClassifier,
+) -> None:
+    manifest = json.loads((DEFAULT_ARTEFACT / "manifest.json").read_text(encoding="utf-8"))
+
+    assert shipped.version == manifest["version"]
+    assert shipped.version.startswith("ngram-")
+    assert shipped.classify("bonjour").model_version == shipped.version
+    assert load_default() is shipped
+
+
+def test_the_shipped_artefact_stays_small() -> None:
+    size = sum(path.stat().st_size for path in DEFAULT_ARTEFACT.iterdir())
+    assert size < 5_000_000
+
+
+@pytest.mark.parametrize("text", CRISIS)
+def test_a_crisis_is_sensitive_even_when_the_model_says_no(
+    shipped: LocalClassifier, text: str
+) -> None:
+    verdict = _silenced(shipped).classify(text)
+
+    assert S in verdict.labels
+    assert verdict.severity.rank >= Severity.MEDIUM.rank
+    assert verdict.scores[S] > 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["je vais en finir", "I want to kill myself", "j'ai envie de mourir", "je veux plus vivre"],
+)
+def test_first_person_intent_is_critical_in_both_languages(
+    shipped: LocalClassifier, text: str
+) -> None:
+    for classifier in (shipped, _silenced(shipped)):
+        verdict = classifier.classify(text)
+        assert S in verdict.labels and S not in verdict.unsure
+        assert verdict.severity is Severity.CRITICAL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd kill for a coffee",
+        "this joke killed me",
+        "je vais en finir avec ce dossier avant midi",
+        "je suis mort de rire",
+        "I nearly died laughing",
+    ],
+)
+def test_figures_of_speech_are_not_crises(shipped: LocalClassifier, text: str) -> None:
+    verdict = shipped.classify(text)
+
+    assert verdict.severity is not Severity.CRITICAL
+    assert "suicide" not in verdict.categories
+
+
+@pytest.mark.parametrize("text", ["I don't want to die", "je ne vais pas me tuer"])
+def test_a_negated_crisis_goes_to_a_human(shipped: LocalClassifier, text: str) -> None:
+    verdict = _silenced(shipped).classify(text)
+
+    assert S in verdict.labels and S in verdict.unsure
+    assert verdict.severity is Severity.MEDIUM
+    assert "(negated)" in verdict.rationale
+
+
+@pytest.mark.parametrize("text", ["why are you so stupid?", "pourquoi vous êtes aussi débiles ?"])
+def test_a_hateful_rhetorical_question_is_not_a_question(
+    shipped: LocalClassifier, text: str
+) -> None:
+    verdict = shipped.classify(text)
+
+    assert A in verdict.labels and Q not in verdict.labels
+
+
+def test_an_ordinary_question_is_a_question(shipped: LocalClassifier) -> None:
+    for text in ("How do I book an appointment?", "Quels sont vos horaires d'ouverture ?"):
+        assert shipped.classify(text).labels == (Q,)
+
+
+def test_french_praise_is_praise_even_when_the_model_says_no(shipped: LocalClassifier) -> None:
+    for classifier in (shipped, _silenced(shipped)):
+        assert P in classifier.classify("Merci beaucoup, super vidéo !").labels
+        assert P not in classifier.classify("merci pour rien, toujours pas de réponse").labels
+
+
+def test_a_batch_is_classified_in_order_and_like_one_by_one(shipped: LocalClassifier) -> None:
+    items: list[tuple[str, str | None]] = [
+        ("I want to kill myself", "en"),
+        ("Merci beaucoup !", "fr"),
+        ("", None),
+        ("ok", "fr-FR"),
+    ]
+    batch = shipped.classify_batch(items)
+
+    assert batch == [shipped.classify(text, hint) for text, hint in items]
+    assert [v.lang for v in batch] == ["en", "fr", "und", "fr"]
+    assert shipped.classify_batch([]) == []
+
+
+def test_every_verdict_is_complete_and_bounded(shipped: LocalClassifier) -> None:
+    for text in [*CRISIS, "you are an idiot", "What time is it?", "Thanks!", ""]:
+        verdict = shipped.classify(text)
+        assert set(verdict.scores) == set(Label)
+        assert all(0.0 <= s <= 1.0 for s in verdict.scores.values())
+        assert verdict.rationale and verdict.model_version == shipped.version
+
+
+def test_model_labels_say_which_words_weighed(shipped: LocalClassifier) -> None:
+    verdict = shipped.classify("you are a stupid idiot")
+
+    assert A in verdict.labels
+    assert "abusive:model" in verdict.rationale
+
+
+def test_loading_a_missing_artefact_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ArtefactError, match="manifest.json: missing"):
+        load(tmp_path)
+
+
+def test_loading_a_corrupt_artefact_is_refused(tmp_path: Path) -> None:
+    for name in ("manifest.json", "weights.npz"):
+        (tmp_path / name).write_bytes((DEFAULT_ARTEFACT / name).read_bytes())
+    (tmp_path / "weights.npz").write_bytes(b"not a zip file")
+
+    with pytest.raises(ArtefactError, match="unreadable weights"):
+        load(tmp_path)
+
+
+def test_weights_that_do_not_match_the_manifest_are_refused(
+    tmp_path: Path, shipped: LocalClassifier
+) -> None:
+    original = shipped.artefact
+    weights = original.weights.astype(np.float16)
+    weights[0, 0] += np.float16(1.0)
+    artefacts.save(tmp_path, original.manifest, weights, original.bias)
+
+    with pytest.raises(ArtefactError, match="do not match the version"):
+        load(tmp_path)
+
+
+def test_a_manifest_round_trips() -> None:
+    manifest = load_default().artefact.manifest
+    again = artefacts.Manifest.from_json(manifest.to_json())
+
+    assert again == manifest
+    assert isinstance(again.bands["sensitive"], Band)
+
+
+def test_changed_thresholds_are_refused_under_the_old_version(
+    tmp_path: Path, shipped: LocalClassifier
+) -> None:
+    original = shipped.artefact
+    bands = dict(original.manifest.bands)
+    bands["sensitive"] = Band(threshold=0.99, low=0.98, high=0.995)
+    edited = dataclasses.replace(original.manifest, bands=bands)
+    artefacts.save(tmp_path, edited, original.weights.astype(np.float16), original.bias)
+
+    with pytest.raises(ArtefactError, match="do not match the version"):
+        load(tmp_path)
+    renamed = artefacts.versioned(edited, original.weights.astype(np.float16), original.bias)
+    assert renamed.version != original.manifest.version
