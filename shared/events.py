@@ -160,6 +160,7 @@ class ActionKind(StrEnum):
     QUEUE = "queue"
     ACKNOWLEDGE = "acknowledge"  # the case was acknowledged: pagers stop paging
     RESOLVE = "resolve"  # the case was resolved: incidents close
+    LIKE = "like"  # like the comment on its platform (praise)
 
 
 class Action(Event):

@@ -28,7 +28,12 @@ from shared.service import service_app
 from shared.storage.engine import create_engine
 from shared.storage.migrate import upgrade_async
 
-SECRET_NAMES = ("VIGIE_GENERIC_WEBHOOK_SECRET", "VIGIE_WEBHOOK_SIGNING_SECRET")
+SECRET_NAMES = (
+    "VIGIE_GENERIC_WEBHOOK_SECRET",
+    "VIGIE_WEBHOOK_SIGNING_SECRET",
+    "VIGIE_ROUTER_API_TOKEN",
+    "VIGIE_ACK_TOKEN_SECRET",
+)
 
 
 class EmbeddedSettings(IngestSettings, ClassifierSettings, RouterSettings, NotifierSettings):
@@ -68,6 +73,8 @@ def load_settings(**overrides: object) -> EmbeddedSettings:
             "console_url": console_url,
             "generic_webhook_secret": SecretStr(values["VIGIE_GENERIC_WEBHOOK_SECRET"]),
             "webhook_signing_secret": SecretStr(values["VIGIE_WEBHOOK_SIGNING_SECRET"]),
+            "router_api_token": SecretStr(values["VIGIE_ROUTER_API_TOKEN"]),
+            "ack_token_secret": SecretStr(values["VIGIE_ACK_TOKEN_SECRET"]),
         }
     )
 

@@ -1,11 +1,15 @@
-"""``vigie policy``: lint, test and check escalation policy files."""
+"""``vigie policy``: lint, test, check and simulate escalation policy files."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from shared.events import ClassifiedComment
 
 policy_app = typer.Typer(help="Escalation policy files.", no_args_is_help=True)
 
@@ -79,3 +83,81 @@ def check(path: Path = _POLICY) -> None:
     except PolicyError as exc:
         raise typer.Exit(_fail(str(exc))) from exc
     typer.echo(f"{path}: valid, version {policy.version}, {len(policy.routes)} route(s)")
+
+
+_CANDIDATE = typer.Argument(..., help="The policy to try (YAML).")
+_SINCE = typer.Option("7d", "--since", help="How far back: a duration (7d, 12h) or an ISO time.")
+_AGAINST = typer.Option(
+    None, "--against", help="The policy to compare with (default: VIGIE_POLICY_FILE)."
+)
+
+
+def _since(text: str, now: datetime) -> datetime:
+    from services.router.policy.durations import parse_duration
+
+    try:
+        back: timedelta = parse_duration(text)
+        return now - back
+    except ValueError:
+        pass
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.Exit(_fail(f"--since: not a duration (7d) nor an ISO time: {text!r}")) from exc
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
+
+
+@policy_app.command("simulate")
+def simulate(
+    path: Path = _CANDIDATE,
+    since: str = _SINCE,
+    against: Path | None = _AGAINST,
+) -> None:
+    """Replay the classified comments stored since --since (VIGIE_DATABASE_URL) through the
+    current policy and this one, and print what would change: cases opened by route, pages
+    sent by receiver, muted cases, comments routed differently."""
+    import asyncio
+    import sys
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.router.history import classified_since
+    from services.router.policy.config import PolicyError, load_policy
+    from services.router.settings import RouterSettings
+    from services.router.simulation import compare, report
+    from services.router.simulation import simulate as replay
+    from shared.storage.engine import create_engine
+
+    settings = RouterSettings()
+    current_path = against or settings.policy_file
+    try:
+        current, candidate = load_policy(current_path), load_policy(path)
+    except PolicyError as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    start = _since(since, datetime.now(UTC))
+
+    async def read() -> tuple[list[ClassifiedComment], int]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await classified_since(engine, start)
+        finally:
+            await engine.dispose()
+
+    try:
+        items, broken = asyncio.run(read())
+    except (SQLAlchemyError, OSError) as exc:
+        raise typer.Exit(_fail(f"cannot read the database: {type(exc).__name__}")) from exc
+    with typer.progressbar(length=2 * len(items), label="replaying", file=sys.stderr) as bar:
+        before = replay(current, items, progress=bar.update)
+        after = replay(candidate, items, progress=bar.update)
+    lines = report(
+        compare(before, after),
+        current=f"{current_path} ({current.version})",
+        candidate=f"{path} ({candidate.version})",
+    )
+    typer.echo("\n".join(lines))
+    typer.echo(
+        f"replayed comments received since {start.isoformat(timespec='seconds')}"
+        + (f"; {broken} stored row(s) could not be read and were skipped" if broken else ""),
+        err=True,
+    )

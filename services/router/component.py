@@ -1,20 +1,28 @@
-"""The router's part of a process: the classified-comments stage and the API."""
+"""The router's part of a process: the classified-comments stage, the timer loop that
+drives escalation chains and empties the outbox, and the API."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.api import api_routes
+from services.router.backend import Backend
 from services.router.metrics import RouterMetrics
+from services.router.outbox import Publisher
 from services.router.policy.config import Policy, load_policy
 from services.router.settings import RouterSettings
+from services.router.timer_loop import TimerLoop
+from services.router.timers import Paging
+from services.router.tokens import AckLinks
 from services.router.worker import GROUP, route_batch
 from shared.bus import Message
 from shared.events import ClassifiedComment
 from shared.runtime import Runtime
+from shared.settings import secret_values
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
 from shared.topics import ACTIONS, CASE_EVENTS, COMMENTS_CLASSIFIED
@@ -29,24 +37,78 @@ class RouterComponent(StageComponent[ClassifiedComment]):
 
     def __init__(self, settings: RouterSettings, *, policy: Policy | None = None) -> None:
         super().__init__(batch_size=settings.router_batch_size)
+        self._settings = settings
         # Loaded now, so that a bad policy stops the service before it takes traffic.
         self.policy = policy or load_policy(settings.policy_file)
+        self.paging = Paging(
+            self.policy,
+            AckLinks(
+                secret_values(settings.ack_token_secret),
+                settings.console_url,
+                timedelta(hours=settings.ack_link_ttl_hours),
+            ),
+        )
         self._runtime: Runtime | None = None
         self._metrics: RouterMetrics | None = None
+        self._publisher: Publisher | None = None
+        self.timers: TimerLoop | None = None
 
-    def _engine(self) -> AsyncEngine | None:
+    # What the API needs, once started.
+    def engine(self) -> AsyncEngine | None:
         return self._runtime.engine if self._runtime else None
 
+    def publisher(self) -> Publisher | None:
+        return self._publisher
+
+    def metrics(self) -> RouterMetrics | None:
+        return self._metrics
+
+    def now(self) -> datetime:
+        assert self._runtime is not None
+        return self._runtime.clock()
+
     def routes(self) -> APIRouter:
-        return api_routes(self._engine)
+        backend: Backend = self
+        return api_routes(
+            backend,
+            api_tokens=secret_values(self._settings.router_api_token),
+            ack_secrets=secret_values(self._settings.ack_token_secret),
+        )
 
     async def prepare(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._metrics = RouterMetrics(runtime.registry)
         self._metrics.policy.info({"version": self.policy.version})
+        self._publisher = Publisher(runtime.engine, runtime.bus)
+        self.timers = TimerLoop(
+            runtime.engine,
+            self._publisher,
+            self.paging,
+            clock=runtime.clock,
+            metrics=self._metrics,
+            poll_s=self._settings.timer_poll_s,
+            batch_size=self._settings.timer_batch_size,
+        )
+
+    async def start(self, runtime: Runtime) -> None:
+        await super().start(runtime)
+        assert self.timers is not None
+        await self.timers.start()
+
+    async def stop(self) -> None:
+        if self.timers is not None:
+            await self.timers.stop()
+        await super().stop()
+
+    def ready(self) -> bool:
+        return super().ready() and self.timers is not None and self.timers.running()
 
     async def process(self, batch: Sequence[Decoded[ClassifiedComment]]) -> list[Message]:
+        """Route, then publish what was staged: the outbox holds it should this fail."""
         assert self._runtime is not None and self._metrics is not None
-        return await route_batch(
-            self._runtime, self.policy, [item.event for item in batch], self._metrics
+        assert self._publisher is not None
+        staged = await route_batch(
+            self._runtime, self.paging, [item.event for item in batch], self._metrics
         )
+        await self._publisher.publish(staged, now=self._runtime.clock())
+        return []

@@ -108,6 +108,16 @@ cases = Table(
     Column("acknowledged_at", UTCDateTime),
     Column("resolved_at", UTCDateTime),
     Column("trace_id", String(64), nullable=False),
+    # Since the router's chains (0005): what its timers and the API need about a case.
+    Column("categories", JSON),
+    Column("opener", JSON),  # the CommentRef of the comment that opened it
+    Column("comment_url", Text),
+    Column("identity", JSON),  # platform, author_id...: for inhibition, never in the API
+    Column("muted_by", String(200)),
+    Column("acknowledged_by", String(128)),
+    Column("assignee", String(128)),
+    Column("reopen_count", Integer),
+    Column("answer_due_at", UTCDateTime),
     # At most one case that is not resolved per group: a burst becomes one case.
     Index(
         "uq_cases_open_group",
@@ -241,4 +251,78 @@ classifier_feedback = Table(
     Column("model_version", String(64)),
     Column("model_labels", JSON),
     Index("ix_classifier_feedback_comment", "platform", "comment_id", "revision"),
+)
+
+# Written by the router: what each case waits for, due at ``due_at`` (NULL: nothing more).
+# ``chain:<case>`` drives the case's escalation chain; ``page:<action id>`` is a page held
+# back by quiet hours. A replica claims a due row with FOR UPDATE SKIP LOCKED in the
+# transaction that records the step and its actions, so each step happens once.
+case_timers = Table(
+    "case_timers",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("chain", String(64)),
+    Column("started_at", UTCDateTime),
+    Column("notified", Integer, nullable=False),
+    Column("reminded", Integer, nullable=False),
+    Column("page", JSON),  # for a held-back page: the action to send
+    Column("due_at", UTCDateTime, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Written by the router: every action it decided for a case (pages, replies, hides...),
+# those waiting for a moderator's approval included, as the Action event to publish.
+case_actions = Table(
+    "case_actions",
+    metadata,
+    Column("action_id", String(300), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("receiver", String(128)),
+    Column("status", String(16), nullable=False),  # pending, emitted, held, skipped
+    Column("payload", JSON),
+    Column("note", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(128)),
+)
+
+# Written by the router: moderators' silences (time-boxed matchers that mute pages).
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("matchers", JSON, nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False, index=True),
+    Column("created_by", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expired_at", UTCDateTime),
+    Column("expired_by", String(128)),
+)
+
+# Written by the router: events committed with the state change that caused them, then
+# published by whichever replica claims them (FOR UPDATE SKIP LOCKED). A crash between the
+# commit and the publish leaves the row for the next claim; a crash between the publish and
+# ``published_at`` republishes it under the same event id, which consumers deduplicate.
+router_outbox = Table(
+    "router_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("topic", String(255), nullable=False),
+    Column("key", Text),
+    Column("value", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Index(
+        "ix_router_outbox_pending",
+        "id",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
 )

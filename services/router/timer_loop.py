@@ -1,0 +1,109 @@
+"""The loop that fires due escalation steps and empties the outbox.
+
+``tick(now)`` is one pass: every due timer, each in its own transaction, then every event
+still unpublished. The loop calls it every ``VIGIE_TIMER_POLL_S`` with the runtime's clock;
+tests call it directly with the time they choose. Any number of replicas may run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.router.metrics import RouterMetrics
+from services.router.outbox import Publisher
+from services.router.timers import Paging, advance, claim_due, set_due
+from shared.runtime import Clock
+from shared.stage import is_recoverable
+
+log = logging.getLogger(__name__)
+
+# A timer whose step fails on a bug (not an outage) is retried this much later, so that it
+# neither blocks the timers behind it nor spins.
+RETRY_BROKEN = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    fired: int
+    published: int
+
+
+class TimerLoop:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        paging: Paging,
+        *,
+        clock: Clock,
+        metrics: RouterMetrics,
+        poll_s: float = 1.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._paging = paging
+        self._clock = clock
+        self._metrics = metrics
+        self._poll_s = poll_s
+        self._batch_size = batch_size
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self, now: datetime | None = None) -> Tick:
+        """Fire what is due at ``now`` (default: the clock's time), then publish."""
+        at = self._clock() if now is None else now
+        fired = 0
+        while fired < self._batch_size:
+            claimed: str | None = None
+            try:
+                async with self._engine.begin() as conn:
+                    timer = await claim_due(conn, at)
+                    if timer is None:
+                        break
+                    claimed = timer.id
+                    await advance(conn, timer, paging=self._paging, now=at)
+            except Exception as exc:
+                if is_recoverable(exc) or claimed is None:
+                    raise
+                await self._set_aside(claimed, at, exc)
+            fired += 1
+        self._metrics.timers_fired.inc(fired)
+        published = await self._publisher.drain(now=at)
+        self._metrics.outbox_published.inc(published)
+        return Tick(fired, published)
+
+    async def _set_aside(self, timer_id: str, now: datetime, exc: Exception) -> None:
+        log.error("escalation timer failed; retried later", exc_info=exc)
+        async with self._engine.begin() as conn:
+            await set_due(conn, timer_id, now + RETRY_BROKEN, now)
+
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="router:timers")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 15.0)
+            except TimeoutError:
+                self._task.cancel()
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:
+                level = logging.WARNING if is_recoverable(exc) else logging.ERROR
+                log.log(level, "timer tick failed: %s", type(exc).__name__, exc_info=exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._poll_s)

@@ -1,0 +1,286 @@
+"""Escalation timers as rows: what each case waits for, and doing it when it falls due.
+
+A case that pages has one ``chain:<case>`` row: the chain it follows, when it started, how
+many steps and reminders went out, and ``due_at``, when the planner next has something to
+do. A page held back by its receiver's quiet hours waits in a ``page:<action id>`` row.
+``advance`` runs in the transaction that claimed the row (``FOR UPDATE SKIP LOCKED``): it
+records the step, its actions and their outbox events, and the next ``due_at``, all or
+nothing. A replica that dies before committing leaves the row due for the next claim; no
+row is ever claimed by two replicas at once; so each step happens once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router import casework, store
+from services.router.actions import CaseView, case_event, page, receiver_of
+from services.router.casework import chain_timer_id
+from services.router.lifecycle import Transition
+from services.router.policy.chain_run import ChainRun, one_step_chain, run_chain
+from services.router.policy.config import Policy
+from services.router.policy.escalation import ChainState, Step
+from services.router.policy.quiet import deferred_page
+from services.router.policy.schema import ChainConfig
+from services.router.policy.tree import Route
+from services.router.tokens import AckLinks
+from shared.bus import Message
+from shared.events import Action, CaseEventKind, CaseStatus
+from shared.storage.tables import case_actions, case_timers
+from shared.storage.writes import insert_ignore
+
+CHAIN, PAGE = "chain", "page"
+
+
+@dataclass(frozen=True)
+class Paging:
+    """What a step needs besides the database: the policy in force and the ack links."""
+
+    policy: Policy
+    links: AckLinks
+    routes: dict[str, Route] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "routes", {r.name: r for r in self.policy.routes})
+
+    def chain_of(self, route_name: str, chain: str | None) -> ChainConfig | None:
+        route = self.routes.get(route_name)
+        if route is None:
+            return None
+        if chain is not None:
+            return self.policy.chains.get(chain)
+        return one_step_chain(route.receivers) if route.receivers else None
+
+
+async def start_chain(
+    conn: AsyncConnection, case_id: str, *, chain: str | None, starts_at: datetime, now: datetime
+) -> None:
+    """The case's chain timer, due when the first step is (once ``group_wait`` is over)."""
+    await insert_ignore(
+        conn,
+        case_timers,
+        {
+            "id": chain_timer_id(case_id),
+            "case_id": case_id,
+            "kind": CHAIN,
+            "chain": chain,
+            "started_at": starts_at,
+            "notified": 0,
+            "reminded": 0,
+            "due_at": starts_at,
+            "updated_at": now,
+        },
+    )
+
+
+async def claim_due(conn: AsyncConnection, now: datetime) -> Any:
+    """The most overdue timer no other transaction holds, locked until ours ends."""
+    return (
+        await conn.execute(
+            select(case_timers)
+            .where(case_timers.c.due_at <= now)
+            .order_by(case_timers.c.due_at, case_timers.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).first()
+
+
+async def timer_row(conn: AsyncConnection, timer_id: str, *, lock: bool = True) -> Any:
+    query = select(case_timers).where(case_timers.c.id == timer_id)
+    return (await conn.execute(query.with_for_update() if lock else query)).first()
+
+
+async def advance(
+    conn: AsyncConnection, timer: Any, *, paging: Paging, now: datetime
+) -> list[Message]:
+    """Do what ``timer`` is due for; the caller holds its lock and commits."""
+    case = await store.case_row(conn, timer.case_id, lock=True)
+    if timer.kind == PAGE:
+        return await _release(conn, timer, case, now=now)
+    return await _advance_chain(conn, timer, case, paging=paging, now=now)
+
+
+async def set_due(
+    conn: AsyncConnection, timer_id: str, due_at: datetime | None, now: datetime
+) -> None:
+    await conn.execute(
+        update(case_timers)
+        .where(case_timers.c.id == timer_id)
+        .values(due_at=due_at, updated_at=now)
+    )
+
+
+async def _advance_chain(
+    conn: AsyncConnection, timer: Any, case: Any, *, paging: Paging, now: datetime
+) -> list[Message]:
+    policy = paging.policy
+    chain = paging.chain_of(case.route, timer.chain)
+    if chain is None:
+        await set_due(conn, timer.id, None, now)
+        await store.audit(
+            conn,
+            dedup_key=f"chain-stopped:{case.id}:{policy.version}",
+            at=now,
+            action="case.chain_stopped",
+            subject_id=case.id,
+            reason=f"the policy in force has no route {case.route!r} or chain {timer.chain!r}",
+            policy_version=policy.version,
+            trace_id=case.trace_id,
+            details={},
+        )
+        return []
+    state = ChainState(
+        started_at=store.aware(timer.started_at),
+        notified=timer.notified,
+        acknowledged_at=store.aware_or_none(case.acknowledged_at),
+        reminded=timer.reminded,
+        resolved=case.status == CaseStatus.RESOLVED.value,
+    )
+    run = run_chain(chain, state, now=now)
+    view = CaseView.of_row(case)
+    messages, pages = await _send_pages(conn, view, run, paging=paging, now=now)
+    await conn.execute(
+        update(case_timers)
+        .where(case_timers.c.id == timer.id)
+        .values(notified=run.notified, reminded=run.reminded, due_at=run.next_due, updated_at=now)
+    )
+    if run.pages or run.folded:
+        messages += await _record_step(conn, view, chain, run, pages, policy=policy, now=now)
+    if run.resolve:
+        done = await casework.transition(
+            conn,
+            case.id,
+            Transition.RESOLVE,
+            actor=store.SYSTEM,
+            reason=f"chain {chain.name} ran out unacknowledged (then: resolve)",
+            policy_version=policy.version,
+            now=now,
+            audit_key=f"chain-resolve{view.generation}",
+        )
+        messages += done.messages
+    return messages
+
+
+async def _send_pages(
+    conn: AsyncConnection, view: CaseView, run: ChainRun, *, paging: Paging, now: datetime
+) -> tuple[list[Message], list[dict[str, Any]]]:
+    policy = paging.policy
+    messages: list[Message] = []
+    pages: list[dict[str, Any]] = []
+    for due in run.pages:
+        config = policy.receivers.get(due.receiver)
+        if config is None:  # checked at load; only a policy change can get here
+            continue
+        action = page(
+            view,
+            receiver_of(config),
+            step=due.step,
+            number=due.number,
+            policy_version=policy.version,
+            at=now,
+            ack_url=paging.links.url(view.id, config.name, now=now),
+        )
+        held = deferred_page(config, policy.windows, severity=view.severity, at=now)
+        pages.append(
+            {
+                "receiver": config.name,
+                "step": due.step.value,
+                "number": due.number,
+                "held_until": held.until.isoformat() if held and held.until else None,
+            }
+        )
+        if held is None:
+            messages += await store.record_action(conn, action, status=store.EMITTED, now=now)
+            continue
+        note = "held by quiet hours " + (
+            f"until {held.until.isoformat()}" if held.until else "that never end"
+        )
+        await store.record_action(conn, action, status=store.HELD, now=now, note=note)
+        await insert_ignore(
+            conn,
+            case_timers,
+            {
+                "id": f"page:{action.action_id}",
+                "case_id": str(view.id),
+                "kind": PAGE,
+                "notified": 0,
+                "reminded": 0,
+                "page": {"step": due.step.value, "action": action.model_dump(mode="json")},
+                "due_at": held.until,
+                "updated_at": now,
+            },
+        )
+    return messages, pages
+
+
+async def _record_step(
+    conn: AsyncConnection,
+    view: CaseView,
+    chain: ChainConfig,
+    run: ChainRun,
+    pages: list[dict[str, Any]],
+    *,
+    policy: Policy,
+    now: datetime,
+) -> list[Message]:
+    steps = sorted({p["number"] for p in pages if p["step"] == Step.NOTIFY.value})
+    reminders = sorted({p["number"] for p in pages if p["step"] == Step.REMIND.value})
+    what = "; ".join(
+        part
+        for part in (
+            f"step(s) {steps}" if steps else "",
+            f"reminder(s) {reminders}" if reminders else "",
+            f"overdue step(s) {list(run.folded)} folded into later ones" if run.folded else "",
+        )
+        if part
+    )
+    await store.audit(
+        conn,
+        dedup_key=f"chain-step:{view.id}{view.generation}:{run.notified}:{run.reminded}",
+        at=now,
+        action="case.reminded" if reminders and not steps else "case.escalated",
+        subject_id=str(view.id),
+        reason=f"chain {chain.name}: {what}",
+        policy_version=policy.version,
+        trace_id=view.trace_id,
+        details={"chain": chain.name, "pages": pages, "folded": list(run.folded)},
+    )
+    if not steps or max(steps) < 2:
+        return []
+    event = case_event(
+        view,
+        CaseEventKind.ESCALATED,
+        CaseStatus.OPEN,
+        key=f"escalated{view.generation}:{max(steps)}",
+        reason=f"chain {chain.name}: step {max(steps)}",
+        policy_version=policy.version,
+        at=now,
+    )
+    return await store.stage_events(conn, [event], now=now)
+
+
+async def _release(conn: AsyncConnection, timer: Any, case: Any, *, now: datetime) -> list[Message]:
+    """A held page whose quiet hours are over: send it, unless the case moved on."""
+    await set_due(conn, timer.id, None, now)
+    step = Step(timer.page["step"])
+    action = Action.model_validate(timer.page["action"])
+    view = CaseView.of_row(case)
+    stale = None
+    if case.status == CaseStatus.RESOLVED.value:
+        stale = "the case was resolved meanwhile"
+    elif step is Step.NOTIFY and case.acknowledged_at is not None:
+        stale = "the case was acknowledged meanwhile"
+    elif not action.action_id.startswith(f"{view.id}{view.generation}:"):
+        stale = "the case was reopened since"
+    rows = update(case_actions).where(case_actions.c.action_id == action.action_id)
+    if stale is not None:
+        await conn.execute(rows.values(status=store.SKIPPED, note=stale, decided_at=now))
+        return []
+    await conn.execute(rows.values(status=store.EMITTED, decided_at=now))
+    return await store.stage_events(conn, [action], now=now)

@@ -1,0 +1,145 @@
+"""The router on SQLite with a clock the test moves: chains run without sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.router.component import RouterComponent
+from services.router.metrics import RouterMetrics
+from services.router.policy.config import Policy, load_policy, parse_policy
+from services.router.settings import RouterSettings
+from services.router.timer_loop import TimerLoop
+from services.router.timers import Paging
+from services.router.tokens import AckLinks
+from shared.bus import Message
+from shared.bus.memory import MemoryBus
+from shared.events import Action, CaseEvent
+from shared.runtime import Runtime
+from shared.storage.tables import (
+    audit_log,
+    case_actions,
+    case_comments,
+    case_timers,
+    cases,
+    router_outbox,
+)
+from shared.topics import ACTIONS, CASE_EVENTS
+from tests.unit import factories as f
+
+ROOT = Path(__file__).resolve().parents[3]
+POLICY_FILE = ROOT / "config" / "policy.yaml"
+ACK_SECRET = b"ack-secret-for-tests"
+
+
+class MovingClock:
+    """``runtime.clock``: stands still until the test moves it."""
+
+    def __init__(self, start: datetime = f.NOW) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, minutes: float) -> datetime:
+        """Move to ``minutes`` after the start (f.NOW) and return that time."""
+        self.now = f.NOW + timedelta(minutes=minutes)
+        return self.now
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return load_policy(POLICY_FILE)
+
+
+def policy_with(text: str) -> Policy:
+    """A policy from YAML text; its resource directory is the shipped one."""
+    return parse_policy(text, base_dir=POLICY_FILE.parent)
+
+
+@pytest.fixture
+def clock() -> MovingClock:
+    return MovingClock()
+
+
+@pytest.fixture
+def bus() -> MemoryBus:
+    return MemoryBus()
+
+
+@pytest.fixture
+def runtime(engine: AsyncEngine, bus: MemoryBus, clock: MovingClock) -> Runtime:
+    return Runtime(bus=bus, engine=engine, clock=clock)
+
+
+@pytest.fixture
+def metrics(runtime: Runtime) -> RouterMetrics:
+    return RouterMetrics(runtime.registry)
+
+
+def links() -> AckLinks:
+    return AckLinks((ACK_SECRET,), "https://vigie.test", timedelta(hours=72))
+
+
+@pytest.fixture
+def paging(policy: Policy) -> Paging:
+    return Paging(policy, links())
+
+
+@dataclass
+class Router:
+    """A started-but-not-consuming router component: its timers and API, on our clock."""
+
+    component: RouterComponent
+    runtime: Runtime
+
+    @property
+    def timers(self) -> TimerLoop:
+        assert self.component.timers is not None
+        return self.component.timers
+
+
+async def prepared_router(runtime: Runtime, policy: Policy, **settings: Any) -> Router:
+    values: dict[str, Any] = {"ack_token_secret": ACK_SECRET.decode()} | settings
+    component = RouterComponent(RouterSettings(**values), policy=policy)
+    # A process of its own: its own metrics, the same bus, database and clock.
+    own = Runtime(bus=runtime.bus, engine=runtime.engine, clock=runtime.clock)
+    await component.prepare(own)
+    return Router(component, own)
+
+
+def actions(messages: Sequence[Message]) -> list[Action]:
+    return [Action.model_validate_json(m.value) for m in messages if m.topic == ACTIONS]
+
+
+def case_events(messages: Sequence[Message]) -> list[CaseEvent]:
+    return [CaseEvent.model_validate_json(m.value) for m in messages if m.topic == CASE_EVENTS]
+
+
+def published_actions(bus: MemoryBus) -> list[Action]:
+    return [Action.model_validate_json(r.value) for r in bus.records(ACTIONS)]
+
+
+async def outbox_actions(engine: AsyncEngine) -> list[Action]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(router_outbox.c.value)
+            .where(router_outbox.c.topic == ACTIONS)
+            .order_by(router_outbox.c.id)
+        )
+        return [Action.model_validate_json(value) for value in rows.scalars()]
+
+
+async def table_counts(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as conn:
+        return {
+            table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in (cases, case_comments, audit_log, case_actions, case_timers, router_outbox)
+        }
