@@ -108,7 +108,7 @@ cases = Table(
     Column("acknowledged_at", UTCDateTime),
     Column("resolved_at", UTCDateTime),
     Column("trace_id", String(64), nullable=False),
-    # Since the router's chains (0005): what its timers and the API need about a case.
+    # Since the router's chains (0004): what its timers and the API need about a case.
     Column("categories", JSON),
     Column("opener", JSON),  # the CommentRef of the comment that opened it
     Column("comment_url", Text),
