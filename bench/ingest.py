@@ -7,7 +7,8 @@ de-duplication table, archived and published with acks=all before it is answered
 Open loops at each of ``BENCH_RATES`` webhooks/s (default 500 and 1000: the latency at
 that load), then a closed loop (``BENCH_CONNECTIONS`` keep-alive connections sending as fast
 as answers come: the ceiling), ``BENCH_WEBHOOKS`` webhooks each. The client is a minimal
-keep-alive HTTP/1.1 writer so that it costs the shared CPUs as little as possible. Writes ``bench/results/<utc time>-ingest.json``.
+keep-alive HTTP/1.1 writer so that it costs the shared CPUs as little as possible. Writes
+``bench/results/<utc time>-ingest.json``.
 """
 
 from __future__ import annotations
