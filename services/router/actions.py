@@ -14,7 +14,7 @@ from typing import Any
 
 from services.router.policy.decide import PlannedAction
 from services.router.policy.escalation import Step
-from services.router.policy.schema import ActionType, ReceiverConfig
+from services.router.policy.schema import ActionType
 from shared.events import (
     Action,
     ActionKind,
@@ -69,10 +69,6 @@ class CaseView:
             trace_id=row.trace_id,
             reopen_count=row.reopen_count or 0,
         )
-
-
-def receiver_of(config: ReceiverConfig) -> Receiver:
-    return Receiver(name=config.name, channel=config.channel, url=config.url)
 
 
 def platform_receiver(comment: CommentRef, source: str) -> Receiver | None:
@@ -135,6 +131,7 @@ def page(
     policy_version: str,
     at: datetime,
     ack_url: str | None = None,
+    fallback: Receiver | None = None,
 ) -> Action:
     """A page of a chain step (``notify``) or a reminder past the SLA (``remind``)."""
     return _action(
@@ -146,6 +143,7 @@ def page(
         policy_version=policy_version,
         at=at,
         ack_url=ack_url,
+        fallback=fallback,
     )
 
 

@@ -19,11 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router import casework, store
-from services.router.actions import CaseView, case_event, page, receiver_of
+from services.router.actions import CaseView, case_event, page
 from services.router.casework import chain_timer_id
 from services.router.lifecycle import Transition
 from services.router.policy.chain_run import ChainRun, one_step_chain, run_chain
 from services.router.policy.config import Policy
+from services.router.policy.decide import fallback_of, receiver_of
 from services.router.policy.escalation import ChainState, Step
 from services.router.policy.quiet import deferred_page
 from services.router.policy.schema import ChainConfig
@@ -185,6 +186,7 @@ async def _send_pages(
             policy_version=policy.version,
             at=now,
             ack_url=paging.links.url(view.id, config.name, now=now),
+            fallback=fallback_of(config, policy.receivers),
         )
         held = deferred_page(config, policy.windows, severity=view.severity, at=now)
         pages.append(

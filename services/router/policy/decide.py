@@ -7,7 +7,7 @@ silence or quiet hours hold that back), and which actions the route asks for, ea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -16,10 +16,21 @@ from services.router.policy.inhibit import OpenCase, inhibiting
 from services.router.policy.matchers import Facts
 from services.router.policy.quiet import DeferredPage, deferred_page
 from services.router.policy.replies import render
-from services.router.policy.schema import ActionType, Approval
+from services.router.policy.schema import ActionType, Approval, ReceiverConfig
 from services.router.policy.silences import Silence, silencing
 from services.router.policy.tree import Grouping, Route, routes_for
 from shared.events import ClassifiedComment, Receiver, Severity
+
+
+def receiver_of(config: ReceiverConfig) -> Receiver:
+    """The wire form of a policy receiver: where to send, never how to authenticate."""
+    return Receiver(name=config.name, channel=config.channel, url=config.url, target=config.target)
+
+
+def fallback_of(config: ReceiverConfig, receivers: Mapping[str, ReceiverConfig]) -> Receiver | None:
+    """The receiver that gets what ``config`` could not be given, if the policy names one."""
+    found = receivers.get(config.fallback) if config.fallback else None
+    return receiver_of(found) if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +140,7 @@ def _decision(policy: Policy, route: Route, item: ClassifiedComment, at: datetim
         open_case=route.open_case,
         severity=severity,
         group_key=group_key(route.name, route.grouping.by, item),
-        receivers=tuple(Receiver(name=r.name, channel=r.channel, url=r.url) for r in receivers),
+        receivers=tuple(receiver_of(r) for r in receivers),
         chain=route.chain,
         grouping=route.grouping,
         actions=_actions(policy, route, item),

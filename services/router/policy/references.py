@@ -46,6 +46,9 @@ def config_problems(config: PolicyConfig) -> list[Problem]:
         problems += _unknown(
             receiver.quiet_hours, windows, ("receivers", i, "quiet_hours"), "time window"
         )
+        if receiver.fallback is not None and receiver.fallback not in receivers:
+            message = f"unknown receiver {receiver.fallback!r}"
+            problems.append((("receivers", i, "fallback"), message))
     for i, chain in enumerate(config.chains):
         for j, step in enumerate(chain.steps):
             where: Loc = ("chains", i, "steps", j, "notify")

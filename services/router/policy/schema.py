@@ -47,13 +47,63 @@ class Approval(StrEnum):
     REQUIRES_APPROVAL = "requires_approval"
 
 
+# Channels addressed by a URL in the policy; every other channel names a ``target`` that the
+# notifier resolves with its own settings (tokens, webhook URLs and keys are secrets).
+URL_CHANNELS = frozenset({Channel.WEBHOOK})
+# Channels that act on a platform, not on a person: the router addresses them itself.
+PLATFORM_CHANNELS = frozenset({Channel.META, Channel.X})
+
+
 class ReceiverConfig(_Frozen):
     name: str = Field(pattern=NAME)
     channel: Channel
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(
+        default="", description="webhook: the signed webhook's address (http:// or https://)."
+    )
+    target: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="Other channels: a Slack channel id, the name of a Slack or Teams webhook "
+        "setting, e-mail addresses (comma-separated), a PagerDuty routing key's name or E.164 "
+        "phone numbers. Never a secret.",
+    )
+    fallback: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="The receiver that gets an alert this one could not be given.",
+    )
     quiet_hours: tuple[str, ...] = Field(
         default=(), description="Time windows in which only critical cases page this receiver."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://\S+$", value):
+            raise ValueError("url must be http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _address_of_channel(self) -> ReceiverConfig:
+        if self.channel in PLATFORM_CHANNELS:
+            raise ValueError(
+                f"{self.channel.value} acts on the platform's comments; it is not a receiver "
+                "(use a route's reply or hide action)"
+            )
+        if self.channel in URL_CHANNELS:
+            if not self.url:
+                raise ValueError(f"a {self.channel.value} receiver needs url: http(s)://...")
+            if self.target is not None:
+                raise ValueError(f"a {self.channel.value} receiver takes a url, not a target")
+        else:
+            if self.target is None:
+                raise ValueError(f"a {self.channel.value} receiver needs its target")
+            if self.url:
+                raise ValueError(f"a {self.channel.value} receiver takes a target, not a url")
+        if self.fallback == self.name:
+            raise ValueError("a receiver cannot be its own fallback")
+        return self
 
 
 class ActionConfig(_Frozen):
