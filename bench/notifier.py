@@ -2,8 +2,10 @@
 
 Offers ``BENCH_RATE`` actions a second (default 500) for ``BENCH_SECONDS`` (default 5) to
 one notifier on the real broker and a fresh PostgreSQL database, delivering signed webhooks
-to a loopback receiver. Latency runs from the moment an action is produced to the moment
-the receiver has read the request. Run with the services' env sourced:
+to a loopback receiver. The producer (``bench.action_producer``) and the receiver
+(``bench.webhook_sink``) run as processes of their own. Latency runs from the moment an
+action is handed to the producer to the moment the receiver has read the request (wall
+clock, one machine). Run with the services' env sourced:
 ``.venv/bin/python -m bench.notifier``; writes ``bench/results/<utc time>-notifier.json``.
 """
 
@@ -13,6 +15,11 @@ import asyncio
 import json
 import os
 import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -25,25 +32,14 @@ from pydantic import SecretStr
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import NotifierComponent
 from shared.bus.kafka import KafkaBus
-from shared.codec import to_message
-from shared.events import (
-    Action,
-    ActionKind,
-    Channel,
-    CommentRef,
-    Label,
-    Receiver,
-    Severity,
-    derive_id,
-)
-from shared.runtime import Runtime, utc_now
+from shared.runtime import Runtime
 from shared.storage.engine import create_engine
 from shared.storage.migrate import upgrade_async
 from tests.databases import create_database, drop_database
-from tests.provider_peers import SIGNING_SECRET, provider_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P99_MS = 50.0
+SINK_PORT = 18295
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -53,27 +49,48 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def action(run: str, n: int, url: str) -> Action:
-    case_id = derive_id("case", "bench", run, str(n))
-    action_id = f"{case_id}:notify:bench:1"
-    return Action(
-        event_id=derive_id("action", action_id),
-        trace_id=f"bench-{run}-{n}",
-        occurred_at=utc_now(),
-        action_id=action_id,
-        kind=ActionKind.NOTIFY,
-        case_id=case_id,
-        receiver=Receiver(name="bench", channel=Channel.WEBHOOK, url=url),
-        severity=Severity.HIGH,
-        labels=(Label.ABUSIVE,),
-        comment=CommentRef(platform="generic", comment_id=f"bench-{run}-{n}"),
-        case_opened_at=utc_now(),
-        policy_version="bench",
-        route="bench",
+def read_times(path: Path) -> dict[str, float]:
+    """``<key>\t<unix seconds>`` lines; the first time of a key counts."""
+    times: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, _, at = line.partition("\t")
+            times.setdefault(key, float(at))
+    return times
+
+
+def start_process(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for_line(log: Path, text: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{log} never said {text!r}")
+
+
+async def delivered(registry: CollectorRegistry) -> float:
+    return sum(
+        sample.value
+        for metric in registry.collect()
+        if metric.name == "vigie_notifier_deliveries"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("outcome") == "delivered"
     )
 
 
 async def run(bootstrap: str, database_url: str, rate: int, seconds: float) -> dict[str, Any]:
+    """The notifier in this process; the producer and the receiver each in their own, so that
+    neither one's work is counted against the notifier (two CPUs are shared by all)."""
     tag = uuid.uuid4().hex[:8]
 
     class Isolated(NotifierComponent):
@@ -81,56 +98,64 @@ async def run(bootstrap: str, database_url: str, rate: int, seconds: float) -> d
         source = f"vigie.bench.{tag}.actions"
         outputs = (f"vigie.bench.{tag}.results",)
 
+    work = Path(tempfile.mkdtemp(prefix="vigie-bench-notifier-"))
+    sink_log, producer_log = work / "sink.log", work / "producer.log"
+    arrivals_file, produced_file = work / "arrivals.tsv", work / "produced.tsv"
+    sink = start_process(
+        ["bench.webhook_sink", "--port", str(SINK_PORT), "--out", str(arrivals_file)], sink_log
+    )
     bus = KafkaBus(bootstrap, client_id="vigie-bench-notifier", partitions=3)
     await bus.start()
     engine = create_engine(database_url)
+    registry = CollectorRegistry()
     total = int(rate * seconds)
-    produced: dict[str, float] = {}
-    with provider_peer() as receiver:
-        settings = NotifierSettings(
-            webhook_signing_secret=SecretStr(SIGNING_SECRET.decode()),
-            receiver_rate_per_s=100_000.0,  # one receiver takes the whole load here
-            receiver_burst=100_000.0,
-        )
-        component = Isolated(settings)
-        runtime = Runtime(bus=bus, engine=engine, registry=CollectorRegistry())
+    settings = NotifierSettings(
+        webhook_signing_secret=SecretStr("bench-signing-secret"),
+        receiver_rate_per_s=100_000.0,  # one receiver takes the whole load here
+        receiver_burst=100_000.0,
+        channel_rates_per_s={"webhook": 100_000.0},
+    )
+    component = Isolated(settings)
+    try:
+        wait_for_line(sink_log, "ready")
         await bus.ensure_topics([Isolated.source])
-        await component.start(runtime)
-        try:
-            tick, per_tick = 0.01, max(1, round(rate * 0.01))
-            started = time.perf_counter()
-            for first in range(0, total, per_tick):
-                batch = [
-                    action(tag, n, f"{receiver.url}/webhook/bench")
-                    for n in range(first, min(total, first + per_tick))
-                ]
-                now = time.perf_counter()
-                produced.update((a.action_id, now) for a in batch)
-                await bus.publish(
-                    [to_message(Isolated.source, a, key=str(a.case_id)) for a in batch]
-                )
-                due = started + (first // per_tick + 1) * tick
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            offered_s = time.perf_counter() - started
-            deadline = time.perf_counter() + 60
-            while len(receiver.received()) < total and time.perf_counter() < deadline:
-                await asyncio.sleep(0.1)
-        finally:
-            await component.stop()
-            await engine.dispose()
-            await bus.stop()
-    got = receiver.received()
-    latencies = [
-        (r.at - produced[r.headers["X-Vigie-Idempotency-Key"]]) * 1000
-        for r in got
-        if r.headers.get("X-Vigie-Idempotency-Key") in produced
-    ]
-    span = max(r.at for r in got) - min(r.at for r in got) if len(got) > 1 else float("nan")
+        await component.start(Runtime(bus=bus, engine=engine, registry=registry))
+        producer = start_process(
+            [
+                "bench.action_producer",
+                "--bootstrap", bootstrap,
+                "--topic", Isolated.source,
+                "--url", f"http://127.0.0.1:{SINK_PORT}/webhook/bench",
+                "--rate", str(rate),
+                "--seconds", str(seconds),
+                "--out", str(produced_file),
+            ],
+            producer_log,
+        )  # fmt: skip
+        while producer.poll() is None:
+            await asyncio.sleep(0.1)
+        if producer.returncode != 0:
+            raise RuntimeError(f"the producer failed: {producer_log.read_text()[-2000:]}")
+        deadline = time.monotonic() + 60
+        while await delivered(registry) < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await component.stop()
+        await engine.dispose()
+        await bus.stop()
+        sink.send_signal(signal.SIGTERM)
+        sink.wait(timeout=30)
+    produced, arrived = read_times(produced_file), read_times(arrivals_file)
+    latencies = [(arrived[k] - at) * 1000 for k, at in produced.items() if k in arrived]
+    span = max(arrived.values()) - min(arrived.values()) if len(arrived) > 1 else float("nan")
+    offered_line = producer_log.read_text().strip().splitlines()[-1]
+    offered_s = float(offered_line.split(" in ")[1].split()[0])
+    shutil.rmtree(work, ignore_errors=True)
     return {
         "offered_per_s": round(total / offered_s, 1),
         "actions": total,
-        "delivered": len(got),
-        "deliveries_per_s": round(len(got) / span, 1) if span == span else None,
+        "delivered": len(latencies),
+        "deliveries_per_s": round(len(arrived) / span, 1) if span == span else None,
         "latency_ms": {
             "p50": round(percentile(latencies, 0.5), 2),
             "p95": round(percentile(latencies, 0.95), 2),

@@ -30,6 +30,12 @@ class NotifierSettings(CommonSettings):
     delivery_backoff_s: float = Field(default=0.5, ge=0, le=60)
     delivery_max_wait_s: float = Field(default=60.0, ge=0, le=3600)
     notifier_batch_size: int = Field(default=100, ge=1, le=5000)
+    http_connections: int = Field(
+        default=8,
+        ge=1,
+        le=200,
+        description="Connections the notifier keeps open to the providers, all hosts together.",
+    )
 
     # Messages
     notifier_default_lang: str = Field(default="en", pattern=r"^(en|fr)$")

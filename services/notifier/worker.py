@@ -90,7 +90,10 @@ class NotifierComponent(StageComponent[Action]):
             timeout=s.delivery_timeout_s,
             follow_redirects=False,
             headers={"User-Agent": "vigie-notifier"},
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # httpx's pool scans every connection on each request: a small pool sends faster.
+            limits=httpx.Limits(
+                max_connections=s.http_connections, max_keepalive_connections=s.http_connections
+            ),
         )
         style = Style(
             console_url=s.console_url,
