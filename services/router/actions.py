@@ -147,6 +147,55 @@ def page(
     )
 
 
+def comment_notice(
+    case: CaseView,
+    receiver: Receiver,
+    comment: CommentRef,
+    *,
+    policy_version: str,
+    at: datetime,
+    fallback: Receiver | None = None,
+) -> Action:
+    """Tell a receiver already paged that ``comment`` joined the case."""
+    return _action(
+        case,
+        f"{case.id}{case.generation}:comment:{receiver.name}:{comment.key}",
+        ActionKind.NOTIFY,
+        receiver,
+        comment=comment,
+        policy_version=policy_version,
+        at=at,
+        fallback=fallback,
+    )
+
+
+def digest(
+    case: CaseView,
+    receiver: Receiver,
+    *,
+    number: int,
+    summary: str,
+    lang: str,
+    policy_version: str,
+    at: datetime,
+    fallback: Receiver | None = None,
+) -> Action:
+    """The ``number``-th digest of the case to a receiver already paged: one notice for a
+    storm of comments, its summary in ``message``."""
+    return _action(
+        case,
+        f"{case.id}{case.generation}:digest:{receiver.name}:{number}",
+        ActionKind.NOTIFY,
+        receiver,
+        comment=case.opener,
+        policy_version=policy_version,
+        at=at,
+        fallback=fallback,
+        message=summary,
+        lang=lang,
+    )
+
+
 def follow_up(
     case: CaseView, receiver: Receiver, kind: ActionKind, *, policy_version: str, at: datetime
 ) -> Action:

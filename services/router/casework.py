@@ -57,6 +57,10 @@ def chain_timer_id(case_id: str) -> str:
     return f"chain:{case_id}"
 
 
+def digest_timer_id(case_id: str) -> str:
+    return f"digest:{case_id}"
+
+
 async def _lock(conn: AsyncConnection, case_id: str) -> Any:
     await conn.execute(
         select(case_timers.c.id).where(case_timers.c.case_id == case_id).with_for_update()
@@ -67,7 +71,7 @@ async def _lock(conn: AsyncConnection, case_id: str) -> Any:
     return row
 
 
-async def _paged(conn: AsyncConnection, case: CaseView) -> list[Receiver]:
+async def paged_receivers(conn: AsyncConnection, case: CaseView) -> list[Receiver]:
     """The receivers paged in the case's current round, in the order first paged."""
     rows = (
         await conn.execute(
@@ -122,6 +126,13 @@ async def _wake_timers(
     await conn.execute(
         update(case_timers).where(timers.id == chain_timer_id(case_id)).values(**values)
     )
+    if transition is Transition.REOPEN:
+        # Digests resume from the new round's first page; an acknowledged case gets none.
+        await conn.execute(
+            update(case_timers)
+            .where(timers.id == digest_timer_id(case_id))
+            .values(due_at=now, started_at=now, updated_at=now)
+        )
 
 
 async def transition(
@@ -178,7 +189,7 @@ async def transition(
     ]
     kind = _FOLLOW_UPS.get(change)
     if kind is not None:
-        for receiver in await _paged(conn, view):
+        for receiver in await paged_receivers(conn, view):
             if supports(receiver.channel, kind, view.opener.platform):
                 events.append(
                     follow_up(view, receiver, kind, policy_version=policy_version, at=now)

@@ -2,7 +2,8 @@
 
 A case that pages has one ``chain:<case>`` row: the chain it follows, when it started, how
 many steps and reminders went out, and ``due_at``, when the planner next has something to
-do. A page held back by its receiver's quiet hours waits in a ``page:<action id>`` row.
+do. A page held back by its receiver's quiet hours waits in a ``page:<action id>`` row, and
+the notices about comments that join the case in its ``digest:<case>`` row (``digests``).
 ``advance`` runs in the transaction that claimed the row (``FOR UPDATE SKIP LOCKED``): it
 records the step, its actions and their outbox events, and the next ``due_at``, all or
 nothing. A replica that dies before committing leaves the row due for the next claim; no
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.router import casework, store
 from services.router.actions import CaseView, case_event, page
 from services.router.casework import chain_timer_id
+from services.router.digests import DIGEST, advance_digest
 from services.router.lifecycle import Transition
 from services.router.policy.chain_run import ChainRun, one_step_chain, run_chain
 from services.router.policy.config import Policy
@@ -104,6 +106,12 @@ async def advance(
     case = await store.case_row(conn, timer.case_id, lock=True)
     if timer.kind == PAGE:
         return await _release(conn, timer, case, now=now)
+    if timer.kind == DIGEST:
+        route = paging.routes.get(case.route)
+        grouping = route.grouping if route is not None else None
+        return await advance_digest(
+            conn, timer, case, policy=paging.policy, grouping=grouping, now=now
+        )
     return await _advance_chain(conn, timer, case, paging=paging, now=now)
 
 

@@ -2,10 +2,10 @@
 
 For each comment, in one transaction: the decisions of the policy (with the open cases and
 the active silences that inhibit and mute), the case each decision goes to, the case's
-chain timer (its first step fired at once when due), and the actions the route asks for:
-``auto`` ones emitted, ``requires_approval`` ones kept pending on the case. Every event is
-written to the outbox in that transaction; the component publishes it right after, and the
-timer loop publishes whatever a crash left behind.
+chain timer (its first step fired at once when due) and digest timer, and the actions the
+route asks for: ``auto`` ones emitted, ``requires_approval`` ones kept pending on the case.
+Every event is written to the outbox in that transaction; the component publishes it right
+after, and the timer loop publishes whatever a crash left behind.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from services.router.actions import (
     platform_receiver,
 )
 from services.router.casework import chain_timer_id
+from services.router.digests import start_digests
 from services.router.metrics import RouterMetrics
 from services.router.policy.decide import PlannedAction, RouteDecision, decide, identity
 from services.router.policy.inhibit import OpenCase
@@ -114,6 +115,15 @@ class _Routing:
         wait = decision.grouping.wait if decision.grouping else None
         starts = self.now + wait if wait else self.now
         await start_chain(self.conn, case_id, chain=decision.chain, starts_at=starts, now=self.now)
+        if decision.grouping is not None:
+            await start_digests(
+                self.conn,
+                case_id,
+                first_page_at=starts,
+                grouping=decision.grouping,
+                severity=decision.severity,
+                now=self.now,
+            )
         if starts > self.now:
             return []  # the timer loop fires it once group_wait is over
         timer = await timer_row(self.conn, chain_timer_id(case_id))
