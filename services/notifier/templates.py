@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from shared.events import Action, Label
+from shared.events import Action, ActionKind, Label
 
 LANGUAGES = ("en", "fr")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -74,6 +74,8 @@ def context(action: Action, *, console_url: str, allow_text: bool) -> dict[str, 
         "resolve_url": action.resolve_url,
         "sensitive": sensitive,
         "comment_text": action.comment_text if allow_text and not sensitive else None,
+        # The router's own words for a page (a digest's summary); never the comment's text.
+        "note": action.message if action.kind is ActionKind.NOTIFY else None,
     }
 
 
