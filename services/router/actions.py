@@ -196,6 +196,45 @@ def digest(
     )
 
 
+ANSWER_DUE_TEXT = {
+    "en": "Answer due since {time}",
+    "fr": "Réponse attendue depuis le {time}",
+}
+
+
+def answer_due_text(due_at: datetime, lang: str | None) -> tuple[str, str]:
+    """The reminder's text and its language: the case's when known, else English."""
+    chosen = lang if lang in ANSWER_DUE_TEXT else "en"
+    time = due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return ANSWER_DUE_TEXT[chosen].format(time=time), chosen
+
+
+def answer_due(
+    case: CaseView,
+    receiver: Receiver,
+    *,
+    due_at: datetime,
+    lang: str | None,
+    policy_version: str,
+    at: datetime,
+    fallback: Receiver | None = None,
+) -> Action:
+    """Remind a receiver that the case's queued question is still unanswered."""
+    message, chosen = answer_due_text(due_at, lang)
+    return _action(
+        case,
+        f"{case.id}{case.generation}:answer-due:{receiver.name}",
+        ActionKind.NOTIFY,
+        receiver,
+        comment=case.opener,
+        policy_version=policy_version,
+        at=at,
+        fallback=fallback,
+        message=message,
+        lang=chosen,
+    )
+
+
 def follow_up(
     case: CaseView, receiver: Receiver, kind: ActionKind, *, policy_version: str, at: datetime
 ) -> Action:

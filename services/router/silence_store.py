@@ -1,5 +1,6 @@
 """Silences in the database: created and expired by moderators through the API, read by
-the worker for each batch. Expiring one early keeps its row (and the audit log says who)."""
+the worker for each batch. Expiring one early keeps its row (and the audit log says who),
+and makes the cases it held from paging due at once."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router import store
 from services.router.policy.silences import Silence
+from services.router.silence_ends import silence_expired
 from shared.storage.tables import silences
 
 
@@ -104,6 +106,7 @@ async def expire(
                 expired_by=by,
             )
         )
+        held = await silence_expired(conn, silence_id, now=now)
         await _audit(
             conn,
             silence_id,
@@ -112,7 +115,7 @@ async def expire(
             reason,
             now,
             policy_version,
-            {"was_ending_at": row.ends_at.isoformat()},
+            {"was_ending_at": row.ends_at.isoformat(), "cases_paged_now": held},
         )
     return (await conn.execute(select(silences).where(silences.c.id == silence_id))).first()
 

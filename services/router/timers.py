@@ -3,7 +3,9 @@
 A case that pages has one ``chain:<case>`` row: the chain it follows, when it started, how
 many steps and reminders went out, and ``due_at``, when the planner next has something to
 do. A page held back by its receiver's quiet hours waits in a ``page:<action id>`` row, and
-the notices about comments that join the case in its ``digest:<case>`` row (``digests``).
+the notices about comments that join the case in its ``digest:<case>`` row (``digests``),
+a queued question's reminder in its ``answer-due:<case>`` row (``answer_due``), and a case a
+silence kept from paging in a ``silenced:<silence>:<case>`` row (``silence_ends``).
 ``advance`` runs in the transaction that claimed the row (``FOR UPDATE SKIP LOCKED``): it
 records the step, its actions and their outbox events, and the next ``due_at``, all or
 nothing. A replica that dies before committing leaves the row due for the next claim; no
@@ -21,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router import casework, store
 from services.router.actions import CaseView, case_event, page
+from services.router.answer_due import ANSWER_DUE, advance_answer_due
 from services.router.casework import chain_timer_id
-from services.router.digests import DIGEST, advance_digest
+from services.router.digests import DIGEST, advance_digest, start_digests
 from services.router.lifecycle import Transition
 from services.router.policy.chain_run import ChainRun, one_step_chain, run_chain
 from services.router.policy.config import Policy
@@ -30,10 +33,11 @@ from services.router.policy.decide import fallback_of, receiver_of
 from services.router.policy.escalation import ChainState, Step
 from services.router.policy.quiet import deferred_page
 from services.router.policy.schema import ChainConfig
-from services.router.policy.tree import Route
+from services.router.policy.tree import Grouping, Route
+from services.router.silence_ends import SILENCED, silence_over
 from services.router.tokens import AckLinks
 from shared.bus import Message
-from shared.events import Action, CaseEventKind, CaseStatus
+from shared.events import Action, CaseEventKind, CaseStatus, Severity
 from shared.storage.tables import case_actions, case_timers
 from shared.storage.writes import insert_ignore
 
@@ -81,6 +85,32 @@ async def start_chain(
     )
 
 
+async def begin_paging(
+    conn: AsyncConnection,
+    case_id: str,
+    *,
+    chain: str | None,
+    grouping: Grouping | None,
+    severity: Severity,
+    paging: Paging,
+    now: datetime,
+    since: datetime | None = None,
+) -> list[Message]:
+    """Start the case's chain and digests as if it opened at ``since`` (default: now); the
+    first step is sent at once when ``group_wait`` is over by now."""
+    opened = now if since is None else min(since, now)
+    starts = opened + grouping.wait if grouping else opened
+    await start_chain(conn, case_id, chain=chain, starts_at=starts, now=now)
+    if grouping is not None:
+        await start_digests(
+            conn, case_id, first_page_at=starts, grouping=grouping, severity=severity, now=now
+        )
+    if starts > now:
+        return []  # the timer loop fires it once group_wait is over
+    timer = await timer_row(conn, chain_timer_id(case_id))
+    return await advance(conn, timer, paging=paging, now=now)
+
+
 async def claim_due(conn: AsyncConnection, now: datetime) -> Any:
     """The most overdue timer no other transaction holds, locked until ours ends."""
     return (
@@ -106,11 +136,31 @@ async def advance(
     case = await store.case_row(conn, timer.case_id, lock=True)
     if timer.kind == PAGE:
         return await _release(conn, timer, case, now=now)
+    route = paging.routes.get(case.route)
     if timer.kind == DIGEST:
-        route = paging.routes.get(case.route)
         grouping = route.grouping if route is not None else None
         return await advance_digest(
             conn, timer, case, policy=paging.policy, grouping=grouping, now=now
+        )
+    if timer.kind == ANSWER_DUE:
+        return await advance_answer_due(
+            conn, timer, case, policy=paging.policy, route=route, now=now
+        )
+    if timer.kind == SILENCED:
+        starts = await silence_over(
+            conn, timer, case, policy_version=paging.policy.version, now=now
+        )
+        if not starts or route is None:
+            return []
+        return await begin_paging(
+            conn,
+            case.id,
+            chain=timer.chain,
+            grouping=route.grouping,
+            severity=Severity(case.severity),
+            paging=paging,
+            now=now,
+            since=store.aware(timer.due_at),
         )
     return await _advance_chain(conn, timer, case, paging=paging, now=now)
 

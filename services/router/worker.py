@@ -2,10 +2,11 @@
 
 For each comment, in one transaction: the decisions of the policy (with the open cases and
 the active silences that inhibit and mute), the case each decision goes to, the case's
-chain timer (its first step fired at once when due) and digest timer, and the actions the
-route asks for: ``auto`` ones emitted, ``requires_approval`` ones kept pending on the case.
-Every event is written to the outbox in that transaction; the component publishes it right
-after, and the timer loop publishes whatever a crash left behind.
+chain timer (its first step fired at once when due) and digest timer, or, for a case a
+silence mutes, a timer for the silence's end; the answer-due timer of a queued question; and
+the actions the route asks for: ``auto`` ones emitted, ``requires_approval`` ones kept
+pending on the case. Every event is written to the outbox in that transaction; the component
+publishes it right after, and the timer loop publishes whatever a crash left behind.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ from services.router.actions import (
     on_comment,
     platform_receiver,
 )
-from services.router.casework import chain_timer_id
-from services.router.digests import start_digests
+from services.router.answer_due import schedule_answer_due
 from services.router.metrics import RouterMetrics
 from services.router.policy.decide import PlannedAction, RouteDecision, decide, identity
 from services.router.policy.inhibit import OpenCase
 from services.router.policy.schema import ActionType, Approval
 from services.router.policy.silences import Silence
+from services.router.silence_ends import hold_until_silence_ends, silence_of
 from services.router.silence_store import active_silences
-from services.router.timers import Paging, advance, start_chain, timer_row
+from services.router.timers import Paging, begin_paging
 from shared.bus import Message
 from shared.events import CaseEventKind, CaseStatus, ClassifiedComment, Receiver, derive_id
 from shared.runtime import Runtime
@@ -110,24 +111,26 @@ class _Routing:
         return messages
 
     async def _start_chain(self, case_id: str, decision: RouteDecision) -> list[Message]:
-        if decision.muted_by is not None or not decision.receivers:
-            return []  # a muted case is listed, not paged; critical is never muted
-        wait = decision.grouping.wait if decision.grouping else None
-        starts = self.now + wait if wait else self.now
-        await start_chain(self.conn, case_id, chain=decision.chain, starts_at=starts, now=self.now)
-        if decision.grouping is not None:
-            await start_digests(
-                self.conn,
-                case_id,
-                first_page_at=starts,
-                grouping=decision.grouping,
-                severity=decision.severity,
-                now=self.now,
-            )
-        if starts > self.now:
-            return []  # the timer loop fires it once group_wait is over
-        timer = await timer_row(self.conn, chain_timer_id(case_id))
-        return await advance(self.conn, timer, paging=self.paging, now=self.now)
+        if not decision.receivers:
+            return []
+        if decision.muted_by is not None:
+            # A muted case is listed, not paged (critical is never muted); a silence's
+            # cases page when it ends if nobody took them meanwhile.
+            silence_id = silence_of(decision.muted_by)
+            if silence_id is not None:
+                await hold_until_silence_ends(
+                    self.conn, case_id, silence_id, chain=decision.chain, now=self.now
+                )
+            return []
+        return await begin_paging(
+            self.conn,
+            case_id,
+            chain=decision.chain,
+            grouping=decision.grouping,
+            severity=decision.severity,
+            paging=self.paging,
+            now=self.now,
+        )
 
     def _receivers(self, decision: RouteDecision, planned: PlannedAction) -> list[Receiver]:
         if planned.kind is ActionType.QUEUE:
@@ -146,6 +149,13 @@ class _Routing:
                 continue  # one reply per case, to the comment that opened it
             if planned.kind is ActionType.QUEUE and planned.sla is not None:
                 await self._queue(view, self.now + planned.sla)
+                await schedule_answer_due(
+                    self.conn,
+                    str(view.id),
+                    due_at=self.now + planned.sla,
+                    lang=self.item.classification.lang,
+                    now=self.now,
+                )
             kind = action_kind(planned.kind)
             receivers = self._receivers(decision, planned)
             base = f"{view.id}:{planned.kind.value}"
