@@ -2,8 +2,8 @@
 
 ``CHANNEL_KINDS`` says which action kinds a channel delivers; ``PLATFORM_KINDS`` says what
 the platform adapters may do on a platform's comments (Meta: reply and hide on Facebook and
-Instagram; X: reply). ``supports`` is the one question the router asks: the router never
-emits an action that a channel or a platform cannot carry out.
+Instagram, like on Facebook; X: reply). ``supports`` is the one question the router asks: the
+router never emits an action that a channel or a platform cannot carry out.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ CHANNEL_KINDS: Mapping[Channel, frozenset[ActionKind]] = {
     Channel.PAGERDUTY: frozenset(
         {ActionKind.NOTIFY, ActionKind.QUEUE, ActionKind.ACKNOWLEDGE, ActionKind.RESOLVE}
     ),
-    Channel.META: frozenset({ActionKind.REPLY, ActionKind.HIDE}),
+    Channel.META: frozenset({ActionKind.REPLY, ActionKind.HIDE, ActionKind.LIKE}),
     Channel.X: frozenset({ActionKind.REPLY}),
 }
 
 # Platform channels act on the comment itself, so the comment's platform must allow it.
 PLATFORM_KINDS: Mapping[Channel, Mapping[str, frozenset[ActionKind]]] = {
     Channel.META: {
-        "facebook": frozenset({ActionKind.REPLY, ActionKind.HIDE}),
+        "facebook": frozenset({ActionKind.REPLY, ActionKind.HIDE, ActionKind.LIKE}),
         "instagram": frozenset({ActionKind.REPLY, ActionKind.HIDE}),
     },
     Channel.X: {"x": frozenset({ActionKind.REPLY})},

@@ -1,10 +1,13 @@
-"""Facebook and Instagram through the Meta Graph API: reply to or hide a comment. Pure.
+"""Facebook and Instagram through the Meta Graph API: reply to, hide or like a comment. Pure.
 
 Contracts:
 - Facebook reply: POST ``/{comment-id}/comments`` with ``message``; answer ``{"id": ...}``
   (https://developers.facebook.com/docs/graph-api/reference/object/comments/).
 - Facebook hide: POST ``/{comment-id}`` with ``is_hidden=true``; answer ``{"success": true}``
   (https://developers.facebook.com/docs/graph-api/reference/comment/#updating).
+- Facebook like (the Page likes the comment): POST ``/{comment-id}/likes``; answer
+  ``{"success": true}`` (https://developers.facebook.com/docs/graph-api/reference/comment/likes/).
+  Instagram's API has no like for comments.
 - Instagram reply: POST ``/{ig-comment-id}/replies`` with ``message``; hide: POST
   ``/{ig-comment-id}`` with ``hide=true``
   (https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-comment/replies).
@@ -46,8 +49,10 @@ def request(action: Action, *, graph_url: str, token: str) -> HttpRequest:
     elif action.kind is ActionKind.HIDE:
         url = f"{base}/{comment}"
         form = {"is_hidden": "true"} if platform == FACEBOOK else {"hide": "true"}
+    elif action.kind is ActionKind.LIKE and platform == FACEBOOK:
+        url, form = f"{base}/{comment}/likes", {}
     else:
-        raise Unsupported(f"meta cannot {action.kind.value}")
+        raise Unsupported(f"meta cannot {action.kind.value} {platform} comments")
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     return HttpRequest("POST", url, headers, urlencode({**form, "access_token": token}).encode())
 

@@ -219,7 +219,7 @@ def build_senders(
             client,
             meta_action,
             lambda a, now: meta.answer(a, now=now),
-            idempotent=lambda a: a.kind is ActionKind.HIDE,
+            idempotent=lambda a: a.kind in (ActionKind.HIDE, ActionKind.LIKE),  # states
         ),
         Channel.X: http(x_reply, lambda a, now: x.answer(a, now=now)),
         Channel.EMAIL: SmtpSender(settings, style),

@@ -146,6 +146,7 @@ def test_x_waits_for_its_rate_limit_window() -> None:
     [
         (meta, "x", ActionKind.REPLY),
         (meta, "facebook", ActionKind.NOTIFY),
+        (meta, "instagram", ActionKind.LIKE),
         (x, "facebook", ActionKind.REPLY),
     ],
 )
@@ -159,6 +160,18 @@ def test_platforms_refuse_what_they_cannot_do(
             meta.request(action, graph_url="g", token="t")
         else:
             x.request(action, api_url="x", token="t")
+
+
+def test_a_facebook_like_is_the_pages_like_of_the_comment_with_the_token_in_the_body() -> None:
+    action = crisis(
+        kind=ActionKind.LIKE, comment=CommentRef(platform="facebook", comment_id="123_456")
+    )
+
+    request = meta.request(action, graph_url="https://graph.test/v25.0", token="page-token")
+
+    assert (request.method, request.url) == ("POST", "https://graph.test/v25.0/123_456/likes")
+    assert parse_qs(request.content.decode()) == {"access_token": ["page-token"]}
+    assert meta.answer(HttpAnswer(200, {}, b'{"success": true}'), now=f.NOW).ok
 
 
 def test_twilio_sends_one_form_per_number_with_basic_auth() -> None:

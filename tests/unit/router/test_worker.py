@@ -16,7 +16,14 @@ from services.router.timers import Paging
 from services.router.worker import GROUP, route_batch, route_comment
 from shared.bus.memory import MemoryBus
 from shared.codec import to_message
-from shared.events import ActionKind, CaseEventKind, ClassifiedComment, Label, Severity
+from shared.events import (
+    ActionKind,
+    CaseEventKind,
+    Channel,
+    ClassifiedComment,
+    Label,
+    Severity,
+)
 from shared.runtime import Runtime
 from shared.storage.tables import audit_log, case_comments, cases
 from shared.topics import CASE_EVENTS, COMMENTS_CLASSIFIED, dlq
@@ -158,6 +165,20 @@ async def test_praise_opens_no_case_and_its_like_is_recorded_as_not_carried_out(
         (entry,) = (await conn.execute(select(audit_log))).all()
     assert entry.action == "action.skipped"
     assert "like" in entry.reason
+
+
+async def test_praise_on_facebook_is_liked_by_the_page_through_meta(
+    runtime: Runtime, paging: Paging, metrics: RouterMetrics
+) -> None:
+    comment = f.comment("123_456", platform="facebook", source="page-1")
+    praise = f.classified(comment, f.classification(Label.PRAISE))
+
+    await route_comment(runtime, paging, praise, metrics)
+
+    (like,) = await outbox_actions(runtime.engine)
+    assert like.kind is ActionKind.LIKE
+    assert (like.receiver.channel, like.receiver.target) == (Channel.META, "page-1")
+    assert like.comment == comment.ref
 
 
 async def test_a_comment_no_route_takes_yields_nothing(
