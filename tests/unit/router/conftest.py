@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,17 +12,20 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.router import casework
 from services.router.component import RouterComponent
+from services.router.lifecycle import Transition
 from services.router.metrics import RouterMetrics
 from services.router.policy.config import Policy, load_policy, parse_policy
 from services.router.settings import RouterSettings
 from services.router.timer_loop import TimerLoop
 from services.router.timers import Paging
 from services.router.tokens import AckLinks
-from shared.bus import Message
+from shared.bus import Message, Record
 from shared.bus.memory import MemoryBus
-from shared.events import Action, CaseEvent
+from shared.events import Action, CaseEvent, ClassifiedComment
 from shared.runtime import Runtime
+from shared.stage import Decoded
 from shared.storage.tables import (
     audit_log,
     case_actions,
@@ -143,3 +146,54 @@ async def table_counts(engine: AsyncEngine) -> dict[str, int]:
             table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
             for table in (cases, case_comments, audit_log, case_actions, case_timers, router_outbox)
         }
+
+
+# (minute, event, the action ids published by then, without their case prefix)
+Timeline = list[tuple[float, str, list[str]]]
+
+
+async def route(router: Router, item: ClassifiedComment) -> None:
+    """``item`` through the router's stage, as if consumed from Kafka."""
+    record = Record(topic="in", partition=0, offset=0, key=None, value=b"")
+    await router.component.process([Decoded(record, item)])
+
+
+async def change(router: Router, case_id: str, move: Transition) -> None:
+    """A moderator's transition of the case, published as the API would."""
+    engine, publisher = router.runtime.engine, router.component.publisher()
+    assert publisher is not None
+    now = router.runtime.clock()
+    async with engine.begin() as conn:
+        done = await casework.transition(
+            conn, case_id, move, actor="user:ana", reason="test", policy_version="p", now=now
+        )
+    await publisher.publish(done.messages, now=now)
+
+
+async def only_case(runtime: Runtime) -> str:
+    async with runtime.engine.connect() as conn:
+        (case_id,) = (await conn.execute(select(cases.c.id))).scalars().all()
+    return str(case_id)
+
+
+async def play_timeline(
+    router: Router,
+    bus: MemoryBus,
+    clock: MovingClock,
+    timeline: Timeline,
+    on: Callable[[str, datetime], Awaitable[bool]],
+) -> None:
+    """Drive ``timeline`` minute by minute. ``tick`` runs the timers; ``on`` handles the
+    test's own events (True when it did); any other event is a transition of the only case.
+    After each event, the actions published since the previous one must be those expected."""
+    seen = len(published_actions(bus))
+    for minute, what, expected in timeline:
+        now = clock.at(minute)
+        if what == "tick":
+            await router.timers.tick()
+        elif not await on(what, now):
+            await change(router, await only_case(router.runtime), Transition(what))
+        published = published_actions(bus)
+        new = sorted(a.action_id.split(":", 1)[1] for a in published[seen:])
+        seen = len(published)
+        assert new == expected, f"at {minute} min ({what})"

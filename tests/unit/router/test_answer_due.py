@@ -4,14 +4,13 @@ at that moment)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from services.router.actions import answer_due_text
-from services.router.lifecycle import Transition
 from shared.bus.memory import MemoryBus
 from shared.events import ClassifiedComment, Label, Severity
 from shared.runtime import Runtime
@@ -20,11 +19,13 @@ from tests.unit import factories as f
 from tests.unit.router.conftest import (
     MovingClock,
     Router,
+    Timeline,
+    play_timeline,
     policy_with,
     prepared_router,
     published_actions,
+    route,
 )
-from tests.unit.router.test_chains import change, only_case, route
 
 POLICY = """
 version: answer-due
@@ -54,8 +55,6 @@ OPENED = [
     ),
 ]
 REMINDERS = ["answer-due:community", "answer-due:leads"]
-
-Timeline = list[tuple[float, str, list[str]]]
 
 
 def question(n: int = 1, *, lang: str = "en") -> ClassifiedComment:
@@ -102,19 +101,12 @@ TIMELINES: dict[str, Timeline] = {
 
 
 async def play(router: Router, bus: MemoryBus, clock: MovingClock, timeline: Timeline) -> None:
-    seen = len(published_actions(bus))
-    for minute, what, expected in timeline:
-        clock.at(minute)
+    async def on(what: str, now: datetime) -> bool:
         if what == "question":
             await route(router, question())
-        elif what == "tick":
-            await router.timers.tick()
-        else:
-            await change(router, await only_case(router.runtime), Transition(what))
-        published = published_actions(bus)
-        new = sorted(a.action_id.split(":", 1)[1] for a in published[seen:])
-        seen = len(published)
-        assert new == expected, f"at {minute} min ({what})"
+        return what == "question"
+
+    await play_timeline(router, bus, clock, timeline, on)
 
 
 @pytest.mark.parametrize("timeline", TIMELINES.values(), ids=TIMELINES.keys())

@@ -26,8 +26,9 @@ from tests.unit.router.conftest import (
     Router,
     prepared_router,
     published_actions,
+    route,
 )
-from tests.unit.router.test_chains import crisis, route
+from tests.unit.router.test_chains import crisis
 
 TOKEN = "api-token-1"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -5,32 +5,31 @@ the actions published at that moment)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
-from services.router import casework
-from services.router.lifecycle import Transition
 from services.router.policy.config import Policy
 from services.router.policy.silences import Silence
 from services.router.silence_store import create as create_silence
-from shared.bus import BusUnavailable, Message, Record
+from shared.bus import BusUnavailable, Message
 from shared.bus.memory import MemoryBus
 from shared.bus.protocol import Acked
 from shared.events import ClassifiedComment, Label, Severity
 from shared.runtime import Runtime
-from shared.stage import Decoded
 from shared.storage.tables import audit_log, case_actions, cases
 from tests.unit import factories as f
 from tests.unit.router.conftest import (
     MovingClock,
     Router,
+    Timeline,
+    play_timeline,
     policy_with,
     prepared_router,
     published_actions,
+    route,
 )
-
-Timeline = list[tuple[float, str, list[str]]]
 
 CRISIS: dict[str, Timeline] = {
     "nobody answers: tier after tier, three more rounds, then it stops": [
@@ -69,44 +68,15 @@ def crisis(comment_id: str = "forum:c-1", *, platform: str = "generic") -> Class
     return f.sensitive(f.comment(comment_id, platform=platform))
 
 
-async def route(router: Router, item: ClassifiedComment) -> None:
-    record = Record(topic="in", partition=0, offset=0, key=None, value=b"")
-    await router.component.process([Decoded(record, item)])
-
-
-async def change(router: Router, case_id: str, move: Transition) -> None:
-    engine, publisher = router.runtime.engine, router.component.publisher()
-    assert publisher is not None
-    now = router.runtime.clock()
-    async with engine.begin() as conn:
-        done = await casework.transition(
-            conn, case_id, move, actor="user:ana", reason="test", policy_version="p", now=now
-        )
-    await publisher.publish(done.messages, now=now)
-
-
-async def only_case(runtime: Runtime) -> str:
-    async with runtime.engine.connect() as conn:
-        (case_id,) = (await conn.execute(select(cases.c.id))).scalars().all()
-    return str(case_id)
-
-
 async def play(
     router: Router, bus: MemoryBus, clock: MovingClock, timeline: Timeline, item: ClassifiedComment
 ) -> None:
-    seen = len(published_actions(bus))
-    for minute, what, expected in timeline:
-        clock.at(minute)
+    async def on(what: str, now: datetime) -> bool:
         if what == "comment":
             await route(router, item)
-        elif what == "tick":
-            await router.timers.tick()
-        else:
-            await change(router, await only_case(router.runtime), Transition(what))
-        published = published_actions(bus)
-        new = sorted(a.action_id.split(":", 1)[1] for a in published[seen:])
-        seen = len(published)
-        assert new == expected, f"at {minute} min ({what})"
+        return what == "comment"
+
+    await play_timeline(router, bus, clock, timeline, on)
 
 
 @pytest.mark.parametrize("timeline", CRISIS.values(), ids=CRISIS.keys())

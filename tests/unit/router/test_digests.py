@@ -4,9 +4,10 @@ timeline is (minute, what happens, the actions published at that moment)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
-from services.router.lifecycle import Transition
 from services.router.policy.digest import DigestSummary
 from shared.bus.memory import MemoryBus
 from shared.events import ClassifiedComment, Label, Severity
@@ -15,11 +16,13 @@ from tests.unit import factories as f
 from tests.unit.router.conftest import (
     MovingClock,
     Router,
+    Timeline,
+    play_timeline,
     policy_with,
     prepared_router,
     published_actions,
+    route,
 )
-from tests.unit.router.test_chains import change, only_case, route
 
 POLICY = """
 version: digests
@@ -37,8 +40,6 @@ routes:
 """
 FIRST_PAGES = ["notify:leads:1", "notify:moderators:1"]
 DIGESTS_1 = ["digest:leads:1", "digest:moderators:1"]
-
-Timeline = list[tuple[float, str, list[str]]]
 
 
 def abuse(n: int, severity: Severity = Severity.MEDIUM) -> ClassifiedComment:
@@ -132,19 +133,12 @@ TIMELINES: dict[str, Timeline] = {
 
 
 async def play(router: Router, bus: MemoryBus, clock: MovingClock, timeline: Timeline) -> None:
-    seen = len(published_actions(bus))
-    for minute, what, expected in timeline:
-        clock.at(minute)
+    async def on(what: str, now: datetime) -> bool:
         if what.startswith("comment:"):
             await route(router, abuse(int(what.split(":")[1])))
-        elif what == "tick":
-            await router.timers.tick()
-        else:
-            await change(router, await only_case(router.runtime), Transition(what))
-        published = published_actions(bus)
-        new = sorted(a.action_id.split(":", 1)[1] for a in published[seen:])
-        seen = len(published)
-        assert new == expected, f"at {minute} min ({what})"
+        return what.startswith("comment:")
+
+    await play_timeline(router, bus, clock, timeline, on)
 
 
 @pytest.mark.parametrize("timeline", TIMELINES.values(), ids=TIMELINES.keys())

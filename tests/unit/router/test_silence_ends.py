@@ -4,6 +4,8 @@ early) if the case is still open and unacknowledged, once. Each line of a timeli
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -17,10 +19,18 @@ from shared.events import ClassifiedComment, Label, Severity
 from shared.runtime import Runtime
 from shared.storage.tables import cases
 from tests.unit import factories as f
-from tests.unit.router.conftest import MovingClock, Router, prepared_router, published_actions
-from tests.unit.router.test_chains import change, crisis, only_case, route
-
-Timeline = list[tuple[float, str, list[str]]]
+from tests.unit.router.conftest import (
+    MovingClock,
+    Router,
+    Timeline,
+    change,
+    only_case,
+    play_timeline,
+    prepared_router,
+    published_actions,
+    route,
+)
+from tests.unit.router.test_chains import crisis
 
 # The shipped policy: abuse pages the moderators (one step) after a group_wait of 1m.
 SILENCE_ENDS = 120
@@ -92,24 +102,17 @@ async def silence_abuse(runtime: Runtime) -> None:
 
 
 async def play(router: Router, bus: MemoryBus, clock: MovingClock, timeline: Timeline) -> None:
-    seen = len(published_actions(bus))
-    for minute, what, expected in timeline:
-        now = clock.at(minute)
+    async def on(what: str, now: datetime) -> bool:
         if what == "abuse":
             await route(router, abuse())
-        elif what == "tick":
-            await router.timers.tick()
         elif what == "expire":
             async with router.runtime.engine.begin() as conn:
                 await expire_silence(
                     conn, "s-1", by="ana", reason="over", now=now, policy_version="p"
                 )
-        else:
-            await change(router, await only_case(router.runtime), Transition(what))
-        published = published_actions(bus)
-        new = sorted(a.action_id.split(":", 1)[1] for a in published[seen:])
-        seen = len(published)
-        assert new == expected, f"at {minute} min ({what})"
+        return what in ("abuse", "expire")
+
+    await play_timeline(router, bus, clock, timeline, on)
 
 
 @pytest.mark.parametrize("timeline", TIMELINES.values(), ids=TIMELINES.keys())
