@@ -23,8 +23,12 @@ from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from bench.stats import percentile  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("BENCH_CLASSIFIER_DATA", "/work/shared/data/classifier/train.jsonl"))
+DATA = Path(
+    os.environ.get("BENCH_CLASSIFIER_DATA", ROOT.parent / "shared/data/classifier/train.jsonl")
+)
 TARGET = {"comments_per_s": 5000, "rss_mb": 600}
 
 
@@ -41,11 +45,6 @@ def comments(count: int) -> list[str]:
     ]
     random.Random(7).shuffle(texts)
     return [texts[i % len(texts)] for i in range(count)]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def run(batch: int, texts: list[str]) -> dict[str, float]:

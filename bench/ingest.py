@@ -26,19 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentile
 from tests.databases import create_database, drop_database
 from vigie.stack import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 18291
 PATH = "/webhooks/generic/bench"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def request(secret: bytes, i: int) -> bytes:

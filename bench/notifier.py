@@ -29,6 +29,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from bench.stats import percentile
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import NotifierComponent
 from shared.bus.kafka import KafkaBus
@@ -40,13 +41,6 @@ from tests.databases import create_database, drop_database
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P99_MS = 50.0
 SINK_PORT = 18295
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def read_times(path: Path) -> dict[str, float]:

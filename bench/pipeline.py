@@ -24,6 +24,7 @@ import httpx
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.stats import percentile
 from shared.bus.kafka import KafkaBus
 from tests.databases import create_database, drop_database
 from tests.peers import recording_server
@@ -31,13 +32,6 @@ from vigie.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = {"ingest": 18281, "router": 18282, "classifier": 18283, "notifier": 18284}
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def progress(label: str, done: int, total: int) -> None:
