@@ -7,11 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 SERVICES_ENV := .local/services.env
 # Run a command with the local Kafka/PostgreSQL settings (or the ones already exported).
-WITH_SERVICES := set -a; [ -f $(SERVICES_ENV) ] && . ./$(SERVICES_ENV); set +a;
+TOOLS_ENV := .local/tools.env
+WITH_SERVICES := set -a; [ -f $(SERVICES_ENV) ] && . ./$(SERVICES_ENV); \
+  [ -f $(TOOLS_ENV) ] && . ./$(TOOLS_ENV); set +a;
 
 .DEFAULT_GOAL := help
 .PHONY: help install run stack test test-unit test-integration test-e2e lint bench \
-        services-up services-down clean
+        services-up services-down tools clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,11 +48,15 @@ lint: install ## ruff and mypy (strict)
 test-unit: install ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
 
-test-integration: install services-up ## Integration and end-to-end tests on the real services
+tools: ## Install the test tools (Prometheus, promtool, Chromium, the deployment validators)
+	scripts/tools.sh up
+
+test-integration: install services-up tools ## Integration and end-to-end tests on the real services
 	$(WITH_SERVICES) $(BIN)/pytest tests/integration tests/e2e
 
 test: install ## Lint, then every test on real Kafka + PostgreSQL (started, then stopped)
 	$(MAKE) lint
+	scripts/tools.sh up
 	scripts/services.sh up
 	status=0; $(WITH_SERVICES) $(BIN)/pytest tests || status=$$?; \
 	  scripts/services.sh down; exit $$status
