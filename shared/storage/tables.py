@@ -156,6 +156,8 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("trace_id", String(64), nullable=False),
+    # What the channel called the posted message (Slack channel and ts, ...), to update it.
+    Column("reference", String(512)),
 )
 
 # Append-only record of every automatic and human action.
