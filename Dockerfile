@@ -1,16 +1,24 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every Vigie service; the command picks the service:
-#   docker run vigie python -m services.ingest      (8081)
-#   docker run vigie python -m services.router      (8082)
-#   docker run vigie python -m services.classifier  (8083)
-#   docker run vigie python -m services.notifier    (8084)
-#   docker run vigie vigie db upgrade               (migrations, one-shot)
+# Every Vigie service from one file: a shared `runtime` stage (interpreter, locked
+# dependencies, the code, a non-root user) and one small target per service on top of it, which
+# only adds the service's command, port and health check. The layers below the targets are
+# shared, so five images cost the disk and the registry space of one.
 #
-# Build: docker build -t vigie:dev \
+#   target       command                         port  health check
+#   ingest       python -m services.ingest       8081  GET /readyz
+#   router       python -m services.router       8082  GET /readyz
+#   classifier   python -m services.classifier   8083  GET /readyz
+#   notifier     python -m services.notifier     8084  GET /readyz
+#   migrate      vigie db upgrade (one-shot)     -     -
+#
+# Build one target (docker-compose.yml builds each service's own):
+#   docker build --target router -t vigie-router:dev \
 #          --build-arg VERSION=$(git describe --tags --always) \
 #          --build-arg REVISION=$(git rev-parse HEAD) \
 #          --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+# Reproducible: dependencies come from uv.lock only (`uv sync --frozen`), uv is pinned, and the
+# base image can be pinned by digest with --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:...
 
 # Both stages must use the very same interpreter: the virtualenv built in the builder
 # links to /usr/local/bin/python3.11 and is copied as is into the runtime stage.
@@ -103,9 +111,54 @@ WORKDIR /app
 
 USER 10001:10001
 
-EXPOSE 8081 8082 8083 8084
-
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# Default only; docker-compose.yml and deploy/k8s always say which service to run
-# (Kubernetes sets `args`, not `command`, so tini stays PID 1).
+# The targets below set the service; Kubernetes passes `args`, not `command`, so that tini
+# stays PID 1 whatever it runs.
+CMD ["vigie", "--help"]
+
+# ---------------------------------------------------------------------------------------------
+# One target per service. The health check is readiness (/readyz answers 503 until Kafka and
+# the database are connected), which is what `depends_on: service_healthy` waits for; urlopen
+# raises on any non-2xx status, so the exit code is the verdict. No curl in the image.
+# ---------------------------------------------------------------------------------------------
+FROM runtime AS ingest
+LABEL org.opencontainers.image.title="vigie-ingest"
+ENV VIGIE_HTTP_PORT=8081
+EXPOSE 8081
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ['VIGIE_HTTP_PORT'], timeout=3)"]
 CMD ["python", "-m", "services.ingest"]
+
+FROM runtime AS router
+LABEL org.opencontainers.image.title="vigie-router"
+ENV VIGIE_HTTP_PORT=8082
+EXPOSE 8082
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ['VIGIE_HTTP_PORT'], timeout=3)"]
+CMD ["python", "-m", "services.router"]
+
+FROM runtime AS classifier
+LABEL org.opencontainers.image.title="vigie-classifier"
+ENV VIGIE_HTTP_PORT=8083
+EXPOSE 8083
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ['VIGIE_HTTP_PORT'], timeout=3)"]
+CMD ["python", "-m", "services.classifier"]
+
+FROM runtime AS notifier
+LABEL org.opencontainers.image.title="vigie-notifier"
+ENV VIGIE_HTTP_PORT=8084
+EXPOSE 8084
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ['VIGIE_HTTP_PORT'], timeout=3)"]
+CMD ["python", "-m", "services.notifier"]
+
+# One-shot: applies the Alembic migrations, then exits. It serves nothing to check.
+FROM runtime AS migrate
+LABEL org.opencontainers.image.title="vigie-migrate"
+HEALTHCHECK NONE
+CMD ["vigie", "db", "upgrade"]
+
+# A build without --target stops here: the shared runtime, no service chosen
+# (`docker run vigie vigie --help`).
+FROM runtime AS vigie
