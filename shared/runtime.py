@@ -7,7 +7,7 @@ all four in one process on the in-memory bus + SQLite (``vigie run``), and in un
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,6 +35,12 @@ class Runtime:
     engine: AsyncEngine
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     clock: Clock = utc_now
+    # Read just before /metrics answers: gauges counted from the broker or the database.
+    scrape_hooks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def refresh_metrics(self) -> None:
+        for hook in self.scrape_hooks:
+            await hook()
 
     async def close(self) -> None:
         await self.bus.stop()

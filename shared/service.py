@@ -10,7 +10,9 @@ from typing import Protocol
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 
+from shared.http_limits import refuse_unstorable_text
 from shared.runtime import Runtime, open_runtime
 from shared.settings import CommonSettings
 from shared.storage.engine import ping as db_ping
@@ -47,6 +49,8 @@ def health_routes(state: ServiceState) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics.", include_in_schema=False)
     async def metrics() -> Response:
         runtime = state.runtime
+        if runtime is not None:
+            await runtime.refresh_metrics()
         body = generate_latest(runtime.registry) if runtime else b""
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -97,6 +101,7 @@ def service_app(
 
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.include_router(health_routes(state))
+    app.add_exception_handler(DBAPIError, refuse_unstorable_text)  # NUL in text: 400, not 500
     for component in components:
         routes = component.routes()
         if routes is not None:

@@ -22,6 +22,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import httpx
@@ -30,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.bus import Bus, BusUnavailable, Consumer, Message, Record
 from shared.logs import trace
-from shared.metrics import StageMetrics
+from shared.metrics import StageMetrics, age_seconds
 from shared.topics import dlq
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class Stage(Generic[T]):
         batch_size: int = 200,
         poll_timeout_s: float = 0.5,
         max_backoff_s: float = 10.0,
+        event_time: Callable[[T], datetime | None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.name = name
         self._bus = bus
@@ -102,6 +105,8 @@ class Stage(Generic[T]):
         self._batch_size = batch_size
         self._poll_timeout_s = poll_timeout_s
         self._max_backoff_s = max_backoff_s
+        self._event_time = event_time
+        self._clock = clock
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -111,6 +116,10 @@ class Stage(Generic[T]):
         await self._bus.ensure_topics(self._topics + tuple(dlq(t) for t in self._topics))
         self._consumer = await self._bus.consumer(self._topics, group=self._group)
         self._task = asyncio.create_task(self._run(), name=f"stage:{self.name}")
+
+    @property
+    def consumer(self) -> Consumer | None:
+        return self._consumer
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -190,6 +199,16 @@ class Stage(Generic[T]):
             self._metrics.published.labels(message.topic).inc()
         self._metrics.records.labels(self.name, "dlq").inc(len(poison))
         self._metrics.records.labels(self.name, "ok").inc(len(records) - len(poison))
+        self._observe_age(decoded)
+
+    def _observe_age(self, decoded: Sequence[Decoded[T]]) -> None:
+        if self._event_time is None or not decoded:
+            return
+        now, histogram = self._clock(), self._metrics.event_age.labels(self.name)
+        for item in decoded:
+            at = self._event_time(item.event)
+            if at is not None:
+                histogram.observe(age_seconds(at, now))
 
     async def _isolate(self, decoded: Sequence[Decoded[T]], poison: list[Message]) -> list[Message]:
         """Process one record at a time so a single bad record cannot take its batch down."""

@@ -14,9 +14,10 @@ from fastapi import APIRouter
 from shared.bus import Message
 from shared.codec import decoder
 from shared.events import Event
-from shared.metrics import StageMetrics
+from shared.metrics import Backlog, BacklogGauges, StageMetrics, build_info, comment_time
 from shared.runtime import Runtime
 from shared.stage import Decoded, Stage
+from shared.topics import dlq
 
 E = TypeVar("E", bound=Event)
 
@@ -56,8 +57,19 @@ class StageComponent(Generic[E]):
             process=self.process,
             metrics=StageMetrics.for_registry(runtime.registry),
             batch_size=self._batch_size,
+            event_time=comment_time,
+            clock=runtime.clock,
         )
         await self._stage.start()
+        build_info(runtime.registry, self.name)
+        assert self._stage.consumer is not None
+        backlog = Backlog(
+            BacklogGauges.for_registry(runtime.registry),
+            self._stage.consumer,
+            group=self.group,
+            dlq_topics=[dlq(self.source)],
+        )
+        runtime.scrape_hooks.append(backlog.refresh)
 
     async def stop(self) -> None:
         if self._stage is not None:

@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Sequence
 
-from shared.bus.protocol import Acked, Message, Record, commit_positions
+from shared.bus.protocol import Acked, Message, PartitionOffsets, Record, commit_positions
 
 
 class MemoryBus:
@@ -127,6 +127,22 @@ class MemoryConsumer:
 
     async def commit(self, records: Sequence[Record]) -> None:
         self._bus._commit(self._group, commit_positions(records))
+
+    async def offsets(self) -> list[PartitionOffsets]:
+        bus = self._bus
+        return [
+            PartitionOffsets(t, p, 0, len(bus._log(t)[p]), bus._committed.get((self._group, t, p)))
+            for t, p in self._positions
+        ]
+
+    async def topic_offsets(self, topics: Sequence[str]) -> list[PartitionOffsets]:
+        logs = self._bus._logs
+        return [
+            PartitionOffsets(t, p, 0, len(records))
+            for t in topics
+            if t in logs
+            for p, records in enumerate(logs[t])
+        ]
 
     async def close(self) -> None:
         self._closed = True

@@ -54,6 +54,17 @@ class Record:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """Where one partition stands: its first and next offsets, and a group's position."""
+
+    topic: str
+    partition: int
+    beginning: int
+    end: int
+    committed: int | None = None  # None: the group never committed on this partition
+
+
 class Consumer(Protocol):
     async def poll(self, *, max_records: int, timeout_s: float) -> list[Record]:
         """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first."""
@@ -61,6 +72,14 @@ class Consumer(Protocol):
 
     async def commit(self, records: Sequence[Record]) -> None:
         """Mark every record up to these (per partition) as processed."""
+        ...
+
+    async def offsets(self) -> list[PartitionOffsets]:
+        """The partitions assigned to this consumer, with its group's committed positions."""
+        ...
+
+    async def topic_offsets(self, topics: Sequence[str]) -> list[PartitionOffsets]:
+        """Every partition of ``topics`` that exists (for the records a topic holds)."""
         ...
 
     async def close(self) -> None: ...
