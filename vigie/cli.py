@@ -10,6 +10,8 @@ import typer
 from vigie.classifier_cli import classifier_app
 from vigie.classifier_feedback_cli import feedback_app
 from vigie.policy_cli import policy_app
+from vigie.report_cli import report
+from vigie.users_cli import api_keys_app, users_app
 
 app = typer.Typer(
     help="Vigie: moderation that gets sensitive comments to a human in time.",
@@ -21,6 +23,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policy")
 classifier_app.add_typer(feedback_app, name="feedback")
 app.add_typer(classifier_app, name="classifier")
+app.command("report")(report)
+app.add_typer(users_app, name="users")
+app.add_typer(api_keys_app, name="api-keys")
 
 
 @app.command()
@@ -30,6 +35,7 @@ def run(
 ) -> None:
     """Run all four services in one process (in-memory bus, SQLite under VIGIE_DATA_DIR)."""
     from services.router.policy.config import PolicyError
+    from services.router.reports.mailing import MailingError
     from shared.serve import serve
     from vigie.embedded import create_app, load_settings, secrets_file
 
@@ -38,6 +44,8 @@ def run(
         application = create_app(settings)
     except PolicyError as exc:
         raise typer.Exit(_fail(f"invalid policy\n{exc}")) from exc
+    except MailingError as exc:
+        raise typer.Exit(_fail(f"invalid report settings: {exc}")) from exc
     typer.echo(
         f"Vigie embedded on http://{host}:{port} — data in {settings.data_dir}, "
         f"secrets in {secrets_file(settings.data_dir)}",

@@ -1,14 +1,18 @@
 """All four services in one process, on the in-memory bus and SQLite: ``vigie run``.
 
 Same components, same policy as the distributed stack; only the runtime differs. Secrets
-that are not configured are generated once into ``<data dir>/secrets.env`` (mode 0600).
+that are not configured are generated once into ``<data dir>/secrets.env`` (mode 0600); on a
+fresh database, an ``admin`` user is made for the console and its password printed once.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
@@ -20,6 +24,8 @@ from services.ingest.settings import IngestSettings
 from services.ingest.youtube_poller import YouTubePoller
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import NotifierComponent
+from services.router.access.bootstrap import FIRST_ADMIN, first_admin
+from services.router.access.openapi import document_security
 from services.router.component import RouterComponent
 from services.router.settings import RouterSettings
 from shared.bus.memory import MemoryBus
@@ -71,12 +77,21 @@ def load_settings(**overrides: object) -> EmbeddedSettings:
     return base.model_copy(
         update={
             "console_url": console_url,
+            "console_insecure_cookies": base.console_insecure_cookies
+            or _plain_http_loopback(console_url),
             "generic_webhook_secret": SecretStr(values["VIGIE_GENERIC_WEBHOOK_SECRET"]),
             "webhook_signing_secret": SecretStr(values["VIGIE_WEBHOOK_SIGNING_SECRET"]),
             "router_api_token": SecretStr(values["VIGIE_ROUTER_API_TOKEN"]),
             "ack_token_secret": SecretStr(values["VIGIE_ACK_TOKEN_SECRET"]),
         }
     )
+
+
+def _plain_http_loopback(url: str) -> bool:
+    """A console reached over plain HTTP on this machine only: a Secure cookie would never
+    come back, and nothing crosses a network."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def create_app(settings: EmbeddedSettings) -> FastAPI:
@@ -86,11 +101,16 @@ def create_app(settings: EmbeddedSettings) -> FastAPI:
     async def runtime() -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await upgrade_async(url)
-        return Runtime(
-            bus=MemoryBus(partitions=settings.kafka_partitions), engine=create_engine(url)
-        )
+        engine = create_engine(url)
+        password = await first_admin(engine, now=datetime.now(UTC))
+        if password is not None:
+            sys.stderr.write(
+                f"Console user {FIRST_ADMIN!r} created; its password, shown this once: "
+                f"{password}\n(change it with `vigie users password {FIRST_ADMIN}`)\n"
+            )
+        return Runtime(bus=MemoryBus(partitions=settings.kafka_partitions), engine=engine)
 
-    return service_app(
+    app = service_app(
         title="Vigie (embedded)",
         description="All four services in one process: ingest, classifier, router, notifier.",
         open_runtime=runtime,
@@ -102,3 +122,5 @@ def create_app(settings: EmbeddedSettings) -> FastAPI:
             NotifierComponent(settings),
         ],
     )
+    document_security(app)
+    return app

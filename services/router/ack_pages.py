@@ -123,7 +123,12 @@ def ack_routes(backend: Backend, *, secrets: tuple[bytes, ...]) -> APIRouter:
             return _page(409, "Ce cas est clos.", "This case is resolved.")
         await publish_soon(publisher, done.messages, now)
         if done.changed:
-            metrics.transitions.labels(Transition.ACKNOWLEDGE.value, "link").inc()
+            metrics.transitioned(
+                Transition.ACKNOWLEDGE.value,
+                "link",
+                severity=done.case.severity,
+                first_ack=done.first_ack,
+            )
             return _page(
                 200,
                 "Merci, le cas est pris en charge.",

@@ -236,9 +236,16 @@ def answer_due(
 
 
 def follow_up(
-    case: CaseView, receiver: Receiver, kind: ActionKind, *, policy_version: str, at: datetime
+    case: CaseView,
+    receiver: Receiver,
+    kind: ActionKind,
+    *,
+    policy_version: str,
+    at: datetime,
+    by: str | None = None,
 ) -> Action:
-    """Tell a receiver already paged that the case was acknowledged or resolved."""
+    """Tell a receiver already paged that the case was acknowledged or resolved; ``message``
+    says by whom (the actor: a person, ``link:<receiver>`` or ``system:...``)."""
     action_id = f"{case.id}{case.generation}:{kind.value}:{receiver.name}"
     return _action(
         case,
@@ -248,6 +255,7 @@ def follow_up(
         comment=case.opener,
         policy_version=policy_version,
         at=at,
+        message=by,
     )
 
 

@@ -1,6 +1,7 @@
 """The router's HTTP API: what Vigie knows about a comment, its cases and what people do
-with them. Every route needs the bearer token (``VIGIE_ROUTER_API_TOKEN``); every change is
-written to the audit log with who made it, why, and the policy version in force."""
+with them. Every route needs a role (an API key, the bootstrap token or a console session:
+see ``access``); every change is written to the audit log with who made it (the
+authenticated user or key), why, and the policy version in force."""
 
 from __future__ import annotations
 
@@ -16,11 +17,20 @@ from sqlalchemy import and_, desc, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.router import casework
+from services.router.access.admin_api import admin_routes
+from services.router.access.guard import actor_of, gate_of, needs
+from services.router.access.identity import Principal
+from services.router.access.roles import Role
 from services.router.ack_pages import ack_routes
-from services.router.backend import Backend, bearer, publish_soon, started
+from services.router.backend import Backend, publish_soon, started
+from services.router.console import decisions
+from services.router.console.routes import console_routes
 from services.router.lifecycle import InvalidTransition, Transition
+from services.router.reports_api import report_routes
+from services.router.settings import RouterSettings
 from services.router.silences_api import silence_routes
 from shared.events import CaseStatus, Severity
+from shared.settings import secret_values
 from shared.storage.tables import (
     audit_log,
     case_actions,
@@ -32,7 +42,13 @@ from shared.storage.tables import (
 )
 
 HIDDEN = ("identity",)  # personal data the API does not hand out with a case
-Actor = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$", description="Who acts.")
+Actor = Field(
+    default=None,
+    min_length=1,
+    max_length=80,
+    pattern=r"^[^\x00-\x1f]+$",
+    description="Optional: the person an API key acts for (a console user acts as themself).",
+)
 
 
 class _Body(BaseModel):
@@ -40,13 +56,19 @@ class _Body(BaseModel):
 
 
 class Acknowledge(_Body):
-    by: str = Actor
+    by: str | None = Actor
     reason: str = Field(default="acknowledged", min_length=1, max_length=2000)
 
 
 class Decision(_Body):
-    by: str = Actor
+    by: str | None = Actor
     reason: str = Field(min_length=1, max_length=2000, description="Why: required.")
+
+
+class TemplateReply(_Body):
+    by: str | None = Actor
+    template: str = Field(min_length=1, max_length=128, description="A template of the policy.")
+    reason: str = Field(default="reply with a template", min_length=1, max_length=2000)
 
 
 class Assignment(Decision):
@@ -116,11 +138,13 @@ async def _case_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any]:
     }
 
 
-def api_routes(
-    backend: Backend, *, api_tokens: tuple[bytes, ...], ack_secrets: tuple[bytes, ...]
-) -> APIRouter:
+def api_routes(backend: Backend, *, settings: RouterSettings) -> APIRouter:
+    gate = gate_of(backend, settings)
+    viewer = Depends(gate.require(Role.VIEWER))
+    moderator = Depends(gate.require(Role.MODERATOR))
+    reads, writes = needs(Role.VIEWER), needs(Role.MODERATOR)
     router = APIRouter()
-    api = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(bearer(api_tokens))])
+    api = APIRouter(prefix="/api/v1", tags=["api"])
 
     def engine() -> AsyncEngine:
         return started(backend)[0]
@@ -129,8 +153,9 @@ def api_routes(
         "/comments/{platform}/{comment_id:path}",
         summary="The normalised comment, its latest classification and its case, if any.",
         responses={404: {"description": "Vigie has not stored this comment (yet)."}},
+        openapi_extra=reads,
     )
-    async def get_comment(platform: str, comment_id: str) -> dict[str, Any]:
+    async def get_comment(platform: str, comment_id: str, _: Principal = viewer) -> dict[str, Any]:
         async with engine().connect() as conn:
             comment = (
                 await conn.execute(
@@ -178,8 +203,9 @@ def api_routes(
             "case_id": case.case_id if case else None,
         }
 
-    @api.get("/cases", summary="Cases, newest first, a page at a time.")
+    @api.get("/cases", summary="Cases, newest first, a page at a time.", openapi_extra=reads)
     async def list_cases(
+        _: Principal = viewer,
         status: list[CaseStatus] = _STATUS,
         severity: list[Severity] = _SEVERITY,
         since: datetime | None = _SINCE,
@@ -210,12 +236,15 @@ def api_routes(
         "/cases/{case_id}",
         summary="One case: its comments, actions, timers and timeline.",
         responses={404: {"description": "No such case."}},
+        openapi_extra=reads,
     )
-    async def get_case(case_id: uuid.UUID) -> dict[str, Any]:
+    async def get_case(case_id: uuid.UUID, _: Principal = viewer) -> dict[str, Any]:
         async with engine().connect() as conn:
             return await _case_detail(conn, str(case_id))
 
-    async def change(case_id: uuid.UUID, move: Transition, by: str, reason: str) -> dict[str, Any]:
+    async def change(
+        case_id: uuid.UUID, move: Transition, actor: str, reason: str
+    ) -> dict[str, Any]:
         engine_, publisher, metrics = started(backend)
         now = backend.now()
         try:
@@ -224,7 +253,7 @@ def api_routes(
                     conn,
                     str(case_id),
                     move,
-                    actor=f"user:{by}",
+                    actor=actor,
                     reason=reason,
                     policy_version=backend.policy.version,
                     now=now,
@@ -235,23 +264,55 @@ def api_routes(
             raise HTTPException(409, str(exc)) from exc
         await publish_soon(publisher, done.messages, now)
         if done.changed:
-            metrics.transitions.labels(move.value, "api").inc()
+            metrics.transitioned(
+                move.value, "api", severity=done.case.severity, first_ack=done.first_ack
+            )
         return {"case": _row(done.case, drop=HIDDEN), "changed": done.changed}
 
-    @api.post("/cases/{case_id}/acknowledge", summary="Someone is on it.", responses=_CONFLICTS)
-    async def acknowledge(case_id: uuid.UUID, body: Acknowledge) -> dict[str, Any]:
-        return await change(case_id, Transition.ACKNOWLEDGE, body.by, body.reason)
+    @api.post(
+        "/cases/{case_id}/acknowledge",
+        summary="Someone is on it.",
+        responses=_CONFLICTS,
+        openapi_extra=writes,
+    )
+    async def acknowledge(
+        case_id: uuid.UUID, body: Acknowledge, who: Principal = moderator
+    ) -> dict[str, Any]:
+        actor = actor_of(who, body.by)
+        return await change(case_id, Transition.ACKNOWLEDGE, actor, body.reason)
 
-    @api.post("/cases/{case_id}/resolve", summary="Done with it.", responses=_CONFLICTS)
-    async def resolve(case_id: uuid.UUID, body: Decision) -> dict[str, Any]:
-        return await change(case_id, Transition.RESOLVE, body.by, body.reason)
+    @api.post(
+        "/cases/{case_id}/resolve",
+        summary="Done with it.",
+        responses=_CONFLICTS,
+        openapi_extra=writes,
+    )
+    async def resolve(
+        case_id: uuid.UUID, body: Decision, who: Principal = moderator
+    ) -> dict[str, Any]:
+        return await change(case_id, Transition.RESOLVE, actor_of(who, body.by), body.reason)
 
-    @api.post("/cases/{case_id}/reopen", summary="Not done after all.", responses=_CONFLICTS)
-    async def reopen(case_id: uuid.UUID, body: Decision) -> dict[str, Any]:
-        return await change(case_id, Transition.REOPEN, body.by, body.reason)
+    @api.post(
+        "/cases/{case_id}/reopen",
+        summary="Not done after all.",
+        responses=_CONFLICTS,
+        openapi_extra=writes,
+    )
+    async def reopen(
+        case_id: uuid.UUID, body: Decision, who: Principal = moderator
+    ) -> dict[str, Any]:
+        return await change(case_id, Transition.REOPEN, actor_of(who, body.by), body.reason)
 
-    @api.post("/cases/{case_id}/assign", summary="Give the case to someone.", responses=_CONFLICTS)
-    async def assign(case_id: uuid.UUID, body: Assignment) -> dict[str, Any]:
+    @api.post(
+        "/cases/{case_id}/assign",
+        summary="Give the case to someone.",
+        responses=_CONFLICTS,
+        openapi_extra=writes,
+    )
+    async def assign(
+        case_id: uuid.UUID, body: Assignment, who: Principal = moderator
+    ) -> dict[str, Any]:
+        actor = actor_of(who, body.by)
         engine_, publisher, metrics = started(backend)
         now = backend.now()
         try:
@@ -260,7 +321,7 @@ def api_routes(
                     conn,
                     str(case_id),
                     assignee=body.assignee,
-                    actor=f"user:{body.by}",
+                    actor=actor,
                     reason=body.reason,
                     policy_version=backend.policy.version,
                     now=now,
@@ -268,15 +329,19 @@ def api_routes(
         except casework.NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
         await publish_soon(publisher, done.messages, now)
-        metrics.transitions.labels("assign", "api").inc()
+        metrics.transitioned("assign", "api", severity=done.case.severity)
         return {"case": _row(done.case, drop=HIDDEN), "changed": True}
 
     @api.post(
         "/cases/{case_id}/actions/{action_id}/approve",
         summary="Carry out an action that waited for approval, exactly as decided.",
         responses=_CONFLICTS,
+        openapi_extra=writes,
     )
-    async def approve(case_id: uuid.UUID, action_id: str, body: Decision) -> dict[str, Any]:
+    async def approve(
+        case_id: uuid.UUID, action_id: str, body: Decision, who: Principal = moderator
+    ) -> dict[str, Any]:
+        actor = actor_of(who, body.by)
         engine_, publisher, metrics = started(backend)
         now = backend.now()
         try:
@@ -285,7 +350,7 @@ def api_routes(
                     conn,
                     str(case_id),
                     action_id,
-                    actor=f"user:{body.by}",
+                    actor=actor,
                     reason=body.reason,
                     policy_version=backend.policy.version,
                     now=now,
@@ -298,7 +363,74 @@ def api_routes(
         metrics.actions.labels(action.kind.value, "approved").inc()
         return {"action_id": action.action_id, "kind": action.kind.value, "status": "emitted"}
 
-    api.include_router(silence_routes(backend))
+    @api.post(
+        "/cases/{case_id}/actions/{action_id}/reject",
+        summary="Drop an action that waited for approval; it stays on record as skipped.",
+        responses=_CONFLICTS,
+        openapi_extra=writes,
+    )
+    async def reject(
+        case_id: uuid.UUID, action_id: str, body: Decision, who: Principal = moderator
+    ) -> dict[str, Any]:
+        actor = actor_of(who, body.by)
+        try:
+            async with started(backend)[0].begin() as conn:
+                await decisions.reject(
+                    conn,
+                    str(case_id),
+                    action_id,
+                    actor=actor,
+                    reason=body.reason,
+                    policy_version=backend.policy.version,
+                    now=backend.now(),
+                )
+        except casework.NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except InvalidTransition as exc:
+            raise HTTPException(409, str(exc)) from exc
+        return {"action_id": action_id, "status": "skipped"}
+
+    @api.post(
+        "/cases/{case_id}/reply",
+        summary="Reply to the case's comment with an approved template of the policy.",
+        responses=_CONFLICTS,
+        openapi_extra=writes,
+    )
+    async def reply(
+        case_id: uuid.UUID, body: TemplateReply, who: Principal = moderator
+    ) -> dict[str, Any]:
+        actor = actor_of(who, body.by)
+        engine_, publisher, metrics = started(backend)
+        now = backend.now()
+        try:
+            async with engine_.begin() as conn:
+                action, messages = await decisions.reply_with_template(
+                    conn,
+                    backend.policy,
+                    str(case_id),
+                    body.template,
+                    actor=actor,
+                    reason=body.reason,
+                    now=now,
+                )
+        except casework.NotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except decisions.ReplyRefused as exc:
+            raise HTTPException(409, str(exc)) from exc
+        await publish_soon(publisher, messages, now)
+        metrics.actions.labels(action.kind.value, "emitted").inc()
+        return {
+            "action_id": action.action_id,
+            "kind": action.kind.value,
+            "message": action.message,
+            "lang": action.lang,
+            "status": "emitted",
+        }
+
+    api.include_router(silence_routes(backend, gate))
+    api.include_router(report_routes(backend, gate))
+    api.include_router(admin_routes(backend, gate))
     router.include_router(api)
-    router.include_router(ack_routes(backend, secrets=ack_secrets))
+    router.include_router(ack_routes(backend, secrets=secret_values(settings.ack_token_secret)))
+    router.include_router(console_routes(backend, gate, settings=settings))
     return router

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.router.access.openapi import document_security
 from services.router.component import RouterComponent
 from services.router.settings import RouterSettings
 from shared.service import standalone_app
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
-    return standalone_app(
+    app = standalone_app(
         settings,
         RouterComponent(settings),
         title="Vigie router",
         description="Applies the escalation policy; owns cases and their API.",
     )
+    document_security(app)
+    return app

@@ -1,14 +1,14 @@
-"""What the router's HTTP routes need from the running service, and the bearer check."""
+"""What the router's HTTP routes need from the running service (who may call them: see
+``services.router.access``)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from fastapi import Header, HTTPException
+from fastapi import HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.metrics import RouterMetrics
@@ -48,24 +48,3 @@ async def publish_soon(publisher: Publisher, messages: Sequence[Message], now: d
         if not is_recoverable(exc):
             raise
         log.warning("events left in the outbox for later: %s", type(exc).__name__)
-
-
-def bearer(tokens: Sequence[bytes]) -> Callable[..., Awaitable[None]]:
-    """A dependency: the request carries ``Authorization: Bearer <one of tokens>``."""
-    live = tuple(tokens)
-
-    async def check(authorization: str | None = Header(default=None)) -> None:
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if not live:
-            raise HTTPException(
-                401, "the API is closed: VIGIE_ROUTER_API_TOKEN is not set", challenge
-            )
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise HTTPException(401, "send Authorization: Bearer <token>", challenge)
-        # Compare with every live token, in constant time, whatever matches first.
-        matches = [hmac.compare_digest(given.strip().encode(), token) for token in live]
-        if not any(matches):
-            raise HTTPException(401, "this token is not valid", challenge)
-
-    return check

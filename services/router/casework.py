@@ -25,7 +25,8 @@ from services.router.lifecycle import InvalidTransition, Transition, move
 from services.router.policy.escalation import Step
 from shared.bus import Message
 from shared.events import Action, ActionKind, CaseEventKind, CaseStatus, Receiver
-from shared.storage.tables import case_actions, case_timers, cases
+from shared.metrics import platform_time
+from shared.storage.tables import audit_log, case_actions, case_timers, cases, comments
 
 _EVENT_KINDS = {
     Transition.ACKNOWLEDGE: CaseEventKind.ACKNOWLEDGED,
@@ -47,10 +48,21 @@ class Conflict(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class FirstAck:
+    """A case's first acknowledgement: what time-to-acknowledge and time-to-human measure."""
+
+    severity: str
+    opened_at: datetime
+    acknowledged_at: datetime
+    comment_at: datetime | None  # the platform time of the case's first comment, if stored
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     case: Any  # the case row after the change
     changed: bool
     messages: list[Message]
+    first_ack: FirstAck | None = None  # set when this change is the case's first acknowledgement
 
 
 def chain_timer_id(case_id: str) -> str:
@@ -135,6 +147,34 @@ async def _wake_timers(
         )
 
 
+async def _first_ack(conn: AsyncConnection, row: Any, now: datetime) -> FirstAck | None:
+    """Called before this acknowledgement is audited: None if the case had one already."""
+    earlier = await conn.execute(
+        select(audit_log.c.id)
+        .where(audit_log.c.subject_id == row.id, audit_log.c.action == "case.acknowledge")
+        .limit(1)
+    )
+    if earlier.first() is not None:
+        return None
+    opener = row.opener or {}
+    comment = (
+        await conn.execute(
+            select(comments.c.kind, comments.c.created_at, comments.c.received_at)
+            .where(
+                comments.c.platform == opener.get("platform"),
+                comments.c.comment_id == opener.get("comment_id"),
+                comments.c.revision == opener.get("revision", 0),
+            )
+            .limit(1)
+        )
+    ).first()
+    comment_at = None
+    if comment is not None:
+        created = store.aware_or_none(comment.created_at)
+        comment_at = platform_time(comment.kind, created, store.aware(comment.received_at))
+    return FirstAck(row.severity, store.aware(row.opened_at), now, comment_at)
+
+
 async def transition(
     conn: AsyncConnection,
     case_id: str,
@@ -161,6 +201,9 @@ async def transition(
     except IntegrityError as exc:
         raise Conflict("another case of the same group is open; work on that one") from exc
     await _wake_timers(conn, case_id, change, now)
+    first_ack = None
+    if change is Transition.ACKNOWLEDGE and actor != store.SYSTEM:
+        first_ack = await _first_ack(conn, row, now)
     after = await store.case_row(conn, case_id)
     view = CaseView.of_row(after)
     key = audit_key or f"{change.value}:{uuid.uuid4()}"
@@ -192,9 +235,9 @@ async def transition(
         for receiver in await paged_receivers(conn, view):
             if supports(receiver.channel, kind, view.opener.platform):
                 events.append(
-                    follow_up(view, receiver, kind, policy_version=policy_version, at=now)
+                    follow_up(view, receiver, kind, policy_version=policy_version, at=now, by=actor)
                 )
-    return Done(after, True, await store.stage_events(conn, events, now=now))
+    return Done(after, True, await store.stage_events(conn, events, now=now), first_ack)
 
 
 async def assign(

@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.api import api_routes
 from services.router.backend import Backend
-from services.router.metrics import RouterMetrics
+from services.router.metrics import CaseGauges, RouterMetrics
 from services.router.outbox import Publisher
 from services.router.policy.config import Policy, load_policy
+from services.router.reports.mailing import mailing
+from services.router.reports.scheduled import ScheduledReports
 from services.router.settings import RouterSettings
 from services.router.timer_loop import TimerLoop
 from services.router.timers import Paging
@@ -21,6 +23,7 @@ from services.router.tokens import AckLinks
 from services.router.worker import GROUP, route_batch
 from shared.bus import Message
 from shared.events import ClassifiedComment
+from shared.metrics import events_published
 from shared.runtime import Runtime
 from shared.settings import secret_values
 from shared.stage import Decoded
@@ -48,6 +51,12 @@ class RouterComponent(StageComponent[ClassifiedComment]):
                 timedelta(hours=settings.ack_link_ttl_hours),
             ),
         )
+        self.mailing = mailing(
+            schedule=settings.report_schedule,
+            recipients=settings.report_recipients,
+            lang=settings.report_lang,
+            policy=self.policy,
+        )
         self._runtime: Runtime | None = None
         self._metrics: RouterMetrics | None = None
         self._publisher: Publisher | None = None
@@ -69,17 +78,19 @@ class RouterComponent(StageComponent[ClassifiedComment]):
 
     def routes(self) -> APIRouter:
         backend: Backend = self
-        return api_routes(
-            backend,
-            api_tokens=secret_values(self._settings.router_api_token),
-            ack_secrets=secret_values(self._settings.ack_token_secret),
-        )
+        return api_routes(backend, settings=self._settings)
 
     async def prepare(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self._metrics = RouterMetrics(runtime.registry)
         self._metrics.policy.info({"version": self.policy.version})
-        self._publisher = Publisher(runtime.engine, runtime.bus)
+        cases = CaseGauges(self._metrics, runtime.engine, self.paging, clock=runtime.clock)
+        runtime.scrape_hooks.append(cases.refresh)
+        self._publisher = Publisher(
+            runtime.engine,
+            runtime.bus,
+            published=events_published(runtime.registry),
+        )
         self.timers = TimerLoop(
             runtime.engine,
             self._publisher,
@@ -88,6 +99,9 @@ class RouterComponent(StageComponent[ClassifiedComment]):
             metrics=self._metrics,
             poll_s=self._settings.timer_poll_s,
             batch_size=self._settings.timer_batch_size,
+            reports=ScheduledReports(runtime.engine, self.mailing, self.policy)
+            if self.mailing
+            else None,
         )
 
     async def start(self, runtime: Runtime) -> None:

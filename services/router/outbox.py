@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -53,9 +54,17 @@ async def stage(conn: AsyncConnection, messages: Sequence[Message], *, now: date
 
 
 class Publisher:
-    def __init__(self, engine: AsyncEngine, bus: Bus, *, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: Bus,
+        *,
+        batch_size: int = 500,
+        published: Counter | None = None,
+    ) -> None:
         self._engine = engine
         self._bus = bus
+        self._published = published  # vigie_events_published_total, by topic
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
 
@@ -93,7 +102,11 @@ class Publisher:
             ).all()
             if not rows:
                 return 0
-            await self._bus.publish([_message(row) for row in rows])
+            messages = [_message(row) for row in rows]
+            await self._bus.publish(messages)
+            if self._published is not None:
+                for message in messages:
+                    self._published.labels(message.topic).inc()
             await conn.execute(
                 update(router_outbox)
                 .where(router_outbox.c.id.in_([row.id for row in rows]))

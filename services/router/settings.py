@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
+from services.router.reports.schedule import parse as parse_schedule
 from shared.settings import CommonSettings
 
 
@@ -15,8 +17,18 @@ class RouterSettings(CommonSettings):
     router_batch_size: int = Field(default=200, ge=1, le=5000)
     router_api_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token(s) of the cases API; two, comma-separated, to rotate. "
-        "Unset: the API answers 401 to everyone.",
+        description="Bootstrap API key(s) with the admin role; two, comma-separated, to "
+        "rotate. Unset: only API keys and console sessions are accepted.",
+    )
+    console_session_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="A console session ends this long after login."
+    )
+    console_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="... or after this long without a request."
+    )
+    console_insecure_cookies: bool = Field(
+        default=False,
+        description="Send the session cookie without Secure: for plain-HTTP loopback only.",
     )
     ack_token_secret: SecretStr | None = Field(
         default=None,
@@ -32,3 +44,18 @@ class RouterSettings(CommonSettings):
         default=1.0, gt=0, le=60, description="How often due escalation steps are looked for."
     )
     timer_batch_size: int = Field(default=200, ge=1, le=5000)
+    report_schedule: str = Field(
+        default="",
+        description='When reports are e-mailed, e.g. "weekly:mon 08:00 Europe/Paris; '
+        'monthly:1 08:00 Europe/Paris" (docs/reports.md). Empty: never.',
+    )
+    report_recipients: str = Field(
+        default="", description="The policy's e-mail receivers that get them, comma-separated."
+    )
+    report_lang: Literal["en", "fr"] = Field(default="en", description="Their language.")
+
+    @field_validator("report_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        parse_schedule(value)  # a ScheduleError is a ValueError: the setting gets named
+        return value

@@ -140,6 +140,6 @@ async def _audit(
         policy_version=policy_version,
         trace_id=None,
         details=details,
-        actor=f"user:{by}",
+        actor=by if by.startswith("key:") else f"user:{by}",
         subject_type="silence",
     )

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.router.metrics import RouterMetrics
+from services.router.metrics import RouterMetrics, sla_breach
 from services.router.outbox import Publisher
+from services.router.reports.scheduled import ScheduledReports
 from services.router.timers import Paging, advance, claim_due, set_due
 from shared.runtime import Clock
 from shared.stage import is_recoverable
@@ -45,6 +46,7 @@ class TimerLoop:
         metrics: RouterMetrics,
         poll_s: float = 1.0,
         batch_size: int = 200,
+        reports: ScheduledReports | None = None,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -53,6 +55,7 @@ class TimerLoop:
         self._metrics = metrics
         self._poll_s = poll_s
         self._batch_size = batch_size
+        self._reports = reports
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -68,13 +71,18 @@ class TimerLoop:
                     if timer is None:
                         break
                     claimed = timer.id
+                    breach = await sla_breach(conn, timer, self._paging, at)
                     await advance(conn, timer, paging=self._paging, now=at)
+                if breach is not None:  # counted once its transaction committed
+                    self._metrics.sla_breaches.labels(*breach).inc()
             except Exception as exc:
                 if is_recoverable(exc) or claimed is None:
                     raise
                 await self._set_aside(claimed, at, exc)
             fired += 1
         self._metrics.timers_fired.inc(fired)
+        if self._reports is not None:
+            await self._reports.run_due(at)  # stages in the outbox, drained just below
         published = await self._publisher.drain(now=at)
         self._metrics.outbox_published.inc(published)
         return Tick(fired, published)
