@@ -5,7 +5,9 @@ one notifier on the real broker and a fresh PostgreSQL database, delivering sign
 to a loopback receiver. The producer (``bench.action_producer``) and the receiver
 (``bench.webhook_sink``) run as processes of their own. Latency runs from the moment an
 action is handed to the producer to the moment the receiver has read the request (wall
-clock, one machine). Run with the services' env sourced:
+clock, one machine). ``notifier_cpu_ms_per_action`` is the CPU time of this process (the
+notifier alone, once started) per action offered: a figure less at the mercy of other work on
+the machine than latency. Run with the services' env sourced:
 ``.venv/bin/python -m bench.notifier``; writes ``bench/results/<utc time>-notifier.json``.
 """
 
@@ -114,6 +116,7 @@ async def run(bootstrap: str, database_url: str, rate: int, seconds: float) -> d
         wait_for_line(sink_log, "ready")
         await bus.ensure_topics([Isolated.source])
         await component.start(Runtime(bus=bus, engine=engine, registry=registry))
+        cpu_started = time.process_time()
         producer = start_process(
             [
                 "bench.action_producer",
@@ -133,6 +136,7 @@ async def run(bootstrap: str, database_url: str, rate: int, seconds: float) -> d
         deadline = time.monotonic() + 60
         while await delivered(registry) < total and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        cpu_s = time.process_time() - cpu_started
     finally:
         await component.stop()
         await engine.dispose()
@@ -150,6 +154,7 @@ async def run(bootstrap: str, database_url: str, rate: int, seconds: float) -> d
         "actions": total,
         "delivered": len(latencies),
         "deliveries_per_s": round(len(arrived) / span, 1) if span == span else None,
+        "notifier_cpu_ms_per_action": round(cpu_s * 1000 / total, 3),
         "latency_ms": {
             "p50": round(percentile(latencies, 0.5), 2),
             "p95": round(percentile(latencies, 0.95), 2),

@@ -1,6 +1,7 @@
 """Loopback peers that implement the providers' documented contracts and record requests.
 
-One HTTP server answers as Slack (Web API and incoming webhooks), Teams (Workflows),
+One HTTP server answers as Slack (Web API: chat.postMessage and chat.update; incoming
+webhooks), Teams (Workflows),
 PagerDuty (Events API v2), Twilio (Messages), Meta (Graph API), X (API v2) and a Vigie
 webhook receiver, each under its own path prefix; it checks what each provider checks
 (auth, body shape) and answers the way each provider answers. ``script`` forces the next
@@ -53,6 +54,8 @@ class ProviderPeer:
     requests: list[Received] = field(default_factory=list)
     script: list[Answer] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Slack messages as posted or last updated, by (channel id, ts).
+    slack_messages: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -77,17 +80,35 @@ def _basic(request: Received) -> tuple[str, str]:
     return user, password
 
 
-def contract(request: Received) -> Answer:
+def _slack_api(request: Received, state: ProviderPeer) -> Answer:
+    """chat.postMessage posts a message under a new ``ts``; chat.update replaces one that
+    exists (https://docs.slack.dev/reference/methods/chat.update)."""
+    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if bearer != SLACK_TOKEN:
+        return _json(200, {"ok": False, "error": "invalid_auth"})
+    body = request.json()
+    channel = body.get("channel", "")
+    if not channel.startswith("C"):
+        return _json(200, {"ok": False, "error": "channel_not_found"})
+    if not body.get("text") and not body.get("blocks"):
+        return _json(200, {"ok": False, "error": "no_text"})
+    with state.lock:
+        if request.path.endswith("/chat.update"):
+            if (channel, body.get("ts")) not in state.slack_messages:
+                return _json(200, {"ok": False, "error": "message_not_found"})
+            ts = body["ts"]
+        else:
+            ts = f"1700000000.{len(state.slack_messages) + 100:06d}"
+        state.slack_messages[(channel, ts)] = body
+    return _json(200, {"ok": True, "channel": channel, "ts": ts, "text": body.get("text", "")})
+
+
+def contract(request: Received, state: ProviderPeer) -> Answer:
     """What each provider answers to a well-formed or ill-formed request."""
     path, headers = request.path, request.headers
     bearer = headers.get("Authorization", "").removeprefix("Bearer ")
-    if path == "/slack/api/chat.postMessage":
-        if bearer != SLACK_TOKEN:
-            return _json(200, {"ok": False, "error": "invalid_auth"})
-        body = request.json()
-        if not body.get("channel", "").startswith("C"):
-            return _json(200, {"ok": False, "error": "channel_not_found"})
-        return _json(200, {"ok": True, "channel": body["channel"], "ts": "1700000000.000100"})
+    if path in ("/slack/api/chat.postMessage", "/slack/api/chat.update"):
+        return _slack_api(request, state)
     if path.startswith("/slack/hooks/"):
         body = request.json()
         if not body.get("text") and not body.get("blocks"):
@@ -162,7 +183,7 @@ def provider_peer() -> Iterator[ProviderPeer]:
             with state.lock:
                 state.requests.append(request)
                 scripted = state.script.pop(0) if state.script else None
-            answer = scripted or contract(request)
+            answer = scripted or contract(request, state)
             if answer.delay_s:
                 time.sleep(answer.delay_s)
             body = answer.body

@@ -27,6 +27,8 @@ Sleep = Callable[[float], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class Job:
     actions: tuple[Action, ...]
+    # What the channel called the pages this job settles (Slack ``channel:ts``), if any.
+    references: tuple[str, ...] = ()
 
     @property
     def action(self) -> Action:

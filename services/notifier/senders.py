@@ -1,4 +1,5 @@
-"""The channels' shells: HTTP providers through httpx, e-mail through aiosmtplib.
+"""The channels' shells: HTTP providers through httpx, signed webhooks through the lean
+HTTP/1.1 client (``http1``), e-mail through aiosmtplib.
 
 Each sender turns a job into one attempt and maps every provider or transport failure to
 an ``Attempt`` (recoverable or permanent); it never raises for the provider's sake. A
@@ -9,7 +10,7 @@ secret.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
 import aiosmtplib
@@ -19,12 +20,14 @@ from pydantic import SecretStr
 from services.notifier import email, meta, pagerduty, slack, teams, twilio, webhook, x
 from services.notifier.attempt import Attempt, HttpAnswer, HttpRequest, by_status, permanent
 from services.notifier.delivery import Job, Sender
+from services.notifier.http1 import Http1Client, HttpTransportError, InvalidRequest
 from services.notifier.settings import NotifierSettings
 from services.notifier.templates import Style
 from shared.events import Action, ActionKind, Channel
 
-Build = Callable[[Action, datetime], list[HttpRequest]]
+Build = Callable[[Job, datetime], list[HttpRequest]]
 Read = Callable[[HttpAnswer, datetime], Attempt]
+Fetch = Callable[[HttpRequest], Awaitable[HttpAnswer]]
 
 
 class NotConfigured(ValueError):
@@ -37,16 +40,31 @@ def lookup(secrets: Mapping[str, SecretStr], target: str | None, setting: str) -
     return secrets[target].get_secret_value()
 
 
+def httpx_fetch(client: httpx.AsyncClient) -> Fetch:
+    """One request through httpx, its transport failures as ``HttpTransportError``."""
+
+    async def fetch(request: HttpRequest) -> HttpAnswer:
+        try:
+            response = await client.request(
+                request.method, request.url, content=request.content, headers=request.headers
+            )
+        except httpx.HTTPError as exc:
+            raise HttpTransportError(type(exc).__name__) from exc
+        return HttpAnswer(response.status_code, response.headers, response.content)
+
+    return fetch
+
+
 class HttpSender:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        fetch: Fetch,
         build: Build,
         read: Read,
         *,
         idempotent: Callable[[Action], bool] = lambda _a: False,
     ) -> None:
-        self._client = client
+        self._fetch = fetch
         self._build = build
         self._read = read
         self._idempotent = idempotent
@@ -62,7 +80,7 @@ class HttpSender:
     async def send(self, job: Job, now: datetime) -> Attempt:
         action = job.action
         try:
-            requests = self._build(action, now)
+            requests = self._build(job, now)
         except (NotConfigured, meta.Unsupported, x.Unsupported) as exc:
             return permanent(str(exc))
         if not requests:
@@ -73,12 +91,12 @@ class HttpSender:
             if index in done:
                 continue
             try:
-                response = await self._client.request(
-                    request.method, request.url, content=request.content, headers=request.headers
-                )
-            except httpx.HTTPError as exc:
-                return Attempt(ok=False, error=type(exc).__name__, recoverable=True)
-            answer = HttpAnswer(response.status_code, response.headers, response.content)
+                answer = await self._fetch(request)
+            except InvalidRequest as exc:
+                self._done.pop(action.action_id, None)
+                return permanent(str(exc))
+            except HttpTransportError as exc:
+                return Attempt(ok=False, error=str(exc), recoverable=True)
             last = self._read(answer, now)
             if not last.ok:
                 if not last.recoverable:
@@ -148,41 +166,55 @@ def build_senders(
     *,
     signing_secrets: tuple[bytes, ...],
     style: Style,
+    webhook_client: Http1Client,
 ) -> dict[Channel, Sender]:
     s = settings
+    providers = httpx_fetch(client)
 
-    def signed_webhook(action: Action, now: datetime) -> list[HttpRequest]:
+    def signed_webhook(job: Job, now: datetime) -> list[HttpRequest]:
+        action = job.action
         body = webhook.encode(webhook.payload(action, console_url=s.console_url))
         headers = webhook.headers(signing_secrets, int(now.timestamp()), body, action)
         return [HttpRequest("POST", action.receiver.url, headers, body)]
 
-    def slack_api(action: Action, _now: datetime) -> list[HttpRequest]:
+    def slack_api(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         if s.slack_bot_token is None:
             raise NotConfigured("VIGIE_SLACK_BOT_TOKEN is not set")
         if not action.receiver.target:
             raise NotConfigured("a slack receiver names its channel (target)")
-        token = s.slack_bot_token.get_secret_value()
+        api = {"api_url": s.slack_api_url, "token": s.slack_bot_token.get_secret_value()}
+        if action.kind not in slack.SETTLING:
+            return [
+                slack.post_message_request(action, style, channel=action.receiver.target, **api)
+            ]
+        pages = [p for p in map(slack.parse_reference, job.references) if p is not None]
+        if not pages:  # the page was never recorded: say it in the channel instead
+            return [slack.follow_up_request(action, style, channel=action.receiver.target, **api)]
         return [
-            slack.post_message_request(
-                action, style, api_url=s.slack_api_url, token=token, channel=action.receiver.target
-            )
+            slack.update_request(action, style, channel=channel, ts=ts, **api)
+            for channel, ts in pages
         ]
 
-    def slack_hook(action: Action, _now: datetime) -> list[HttpRequest]:
+    def slack_hook(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         url = lookup(s.slack_webhook_urls, action.receiver.target, "VIGIE_SLACK_WEBHOOK_URLS")
         return [slack.webhook_request(action, style, url=url)]
 
-    def teams_hook(action: Action, _now: datetime) -> list[HttpRequest]:
+    def teams_hook(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         url = lookup(s.teams_webhook_urls, action.receiver.target, "VIGIE_TEAMS_WEBHOOK_URLS")
         return [teams.request(action, style, url=url)]
 
-    def pagerduty_event(action: Action, _now: datetime) -> list[HttpRequest]:
+    def pagerduty_event(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         key = lookup(
             s.pagerduty_routing_keys, action.receiver.target, "VIGIE_PAGERDUTY_ROUTING_KEYS"
         )
         return [pagerduty.request(action, style, url=s.pagerduty_events_url, routing_key=key)]
 
-    def sms(action: Action, _now: datetime) -> list[HttpRequest]:
+    def sms(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         if not (s.twilio_account_sid and s.twilio_auth_token and s.twilio_from):
             raise NotConfigured("VIGIE_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM are required")
         return twilio.requests(
@@ -194,21 +226,34 @@ def build_senders(
             sender=s.twilio_from,
         )
 
-    def meta_action(action: Action, _now: datetime) -> list[HttpRequest]:
+    def meta_action(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         token = lookup(s.meta_page_tokens, action.receiver.target, "VIGIE_META_PAGE_TOKENS")
         return [meta.request(action, graph_url=s.meta_graph_url, token=token)]
 
-    def x_reply(action: Action, _now: datetime) -> list[HttpRequest]:
+    def x_reply(job: Job, _now: datetime) -> list[HttpRequest]:
+        action = job.action
         token = lookup(s.x_user_tokens, action.receiver.target, "VIGIE_X_USER_TOKENS")
         return [x.request(action, api_url=s.x_api_url, token=token)]
 
     def http(build: Build, read: Read, idempotent: bool = False) -> HttpSender:
-        return HttpSender(client, build, read, idempotent=lambda _a: idempotent)
+        return HttpSender(providers, build, read, idempotent=lambda _a: idempotent)
 
     senders: dict[Channel, Sender] = {
         # The receiver deduplicates by X-Vigie-Idempotency-Key (see docs/notifier.md).
-        Channel.WEBHOOK: http(signed_webhook, lambda a, now: by_status(a, now=now), True),
-        Channel.SLACK: http(slack_api, lambda a, now: slack.post_message_answer(a, now=now)),
+        Channel.WEBHOOK: HttpSender(
+            webhook_client.request,
+            signed_webhook,
+            lambda a, now: by_status(a, now=now),
+            idempotent=lambda _a: True,
+        ),
+        # Updating a page twice leaves it as once; a repeated follow-up is a short duplicate.
+        Channel.SLACK: HttpSender(
+            providers,
+            slack_api,
+            lambda a, now: slack.api_answer(a, now=now),
+            idempotent=lambda a: a.kind in slack.SETTLING,
+        ),
         Channel.SLACK_WEBHOOK: http(slack_hook, lambda a, now: slack.webhook_answer(a, now=now)),
         Channel.TEAMS: http(teams_hook, lambda a, now: teams.answer(a, now=now)),
         # One dedup_key per case: a repeated trigger joins the same incident.
@@ -216,7 +261,7 @@ def build_senders(
         Channel.SMS: http(sms, lambda a, now: twilio.answer(a, now=now)),
         # Hiding twice leaves the comment hidden; replying twice would post twice.
         Channel.META: HttpSender(
-            client,
+            providers,
             meta_action,
             lambda a, now: meta.answer(a, now=now),
             idempotent=lambda a: a.kind in (ActionKind.HIDE, ActionKind.LIKE),  # states

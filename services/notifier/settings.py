@@ -36,6 +36,12 @@ class NotifierSettings(CommonSettings):
         le=200,
         description="Connections the notifier keeps open to the providers, all hosts together.",
     )
+    webhook_connections: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Connections open at most to one signed-webhook receiver (host and port).",
+    )
 
     # Messages
     notifier_default_lang: str = Field(default="en", pattern=r"^(en|fr)$")

@@ -6,6 +6,8 @@ how-to/add-incoming-webhook and https://learn.microsoft.com/en-us/connectors/tea
 "application/vnd.microsoft.card.adaptive", "content": <AdaptiveCard>}]}`` to the workflow's
 URL (a secret: it carries its own signature); the answer is 202 Accepted (200 from legacy
 connectors). More than four requests a second are throttled with 429.
+A workflow webhook cannot edit a card it posted: when the case is acknowledged or resolved,
+a short follow-up card says so and links the case.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 from services.notifier.attempt import Attempt, HttpAnswer, HttpRequest, by_status, json_request
 from services.notifier.templates import Style
-from shared.events import Action, Severity
+from shared.events import Action, ActionKind, Severity
+
+SETTLING = frozenset({ActionKind.ACKNOWLEDGE, ActionKind.RESOLVE})
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
@@ -47,12 +51,37 @@ def card(action: Action, style: Style) -> dict[str, Any]:
     }
 
 
+def follow_up_card(action: Action, style: Style) -> dict[str, Any]:
+    """Who acknowledged or resolved the case, and when, under the case's summary."""
+    return {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": style.status(action),
+                "weight": "Bolder",
+                "wrap": True,
+                "color": "Good",
+            },
+            {"type": "TextBlock", "text": style.render("summary.txt.j2", action), "wrap": True},
+        ],
+        "actions": [
+            {
+                "type": "Action.OpenUrl",
+                "title": style.words(action)["open"],
+                "url": style.case_url(action),
+            }
+        ],
+    }
+
+
 def request(action: Action, style: Style, *, url: str) -> HttpRequest:
+    content = follow_up_card(action, style) if action.kind in SETTLING else card(action, style)
     body = {
         "type": "message",
-        "attachments": [
-            {"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card(action, style)}
-        ],
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": content}],
     }
     return json_request(url, body)
 

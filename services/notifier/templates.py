@@ -23,8 +23,26 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # Short interface words (buttons), in the same languages as the templates.
 WORDS: dict[str, dict[str, str]] = {
-    "en": {"open": "Open the case", "ack": "Acknowledge", "resolve": "Resolve"},
-    "fr": {"open": "Ouvrir le cas", "ack": "Prendre en charge", "resolve": "Clore"},
+    "en": {
+        "open": "Open the case",
+        "ack": "Acknowledge",
+        "resolve": "Resolve",
+        "acknowledged": "Acknowledged by {by} at {at}",
+        "resolved": "Resolved by {by} at {at}",
+        "link": "the link sent to {name}",
+        "vigie": "Vigie",
+        "someone": "someone",
+    },
+    "fr": {
+        "open": "Ouvrir le cas",
+        "ack": "Prendre en charge",
+        "resolve": "Clore",
+        "acknowledged": "Pris en charge par {by} le {at}",
+        "resolved": "Clos par {by} le {at}",
+        "link": "le lien envoyé à {name}",
+        "vigie": "Vigie",
+        "someone": "quelqu'un",
+    },
 }
 
 
@@ -108,6 +126,20 @@ class Style:
 
     def words(self, action: Action) -> dict[str, str]:
         return WORDS[self.lang(action)]
+
+    def status(self, action: Action) -> str:
+        """The line "Acknowledged by X at T" of an acknowledge or resolve action. The router
+        puts who did it in ``message``: a person, ``link:<receiver>`` or ``system:...``."""
+        words = self.words(action)
+        by = (action.message or "").strip()
+        if by.startswith("link:"):
+            who = words["link"].format(name=by.removeprefix("link:"))
+        elif by.startswith("system:"):
+            who = words["vigie"]
+        else:
+            who = by or words["someone"]
+        key = "resolved" if action.kind is ActionKind.RESOLVE else "acknowledged"
+        return words[key].format(by=who, at=action.occurred_at.strftime("%Y-%m-%d %H:%M UTC"))
 
     def render(self, name: str, action: Action) -> str:
         return render_action(

@@ -6,6 +6,8 @@ A failed delivery also yields a DLQ record and, when the action names a fallback
 a new action for it (its own idempotency key) on the same topic. A redelivered action
 re-emits the same outputs without sending; an action whose send was interrupted is sent
 again only if its channel makes a resend harmless, otherwise it is reported in doubt.
+A Slack acknowledgement or resolution is sent with the pages recorded for its case and
+receiver, which it updates in place.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import httpx
 
-from services.notifier import store
-from services.notifier.delivery import Deliverer, Job, Report, Sender, Sleep, plan
+from services.notifier import report_mail, slack, store
+from services.notifier.delivery import Deliverer, Job, Report, Sender, Sleep
+from services.notifier.http1 import Http1Client
 from services.notifier.limits import Limits
 from services.notifier.metrics import NotifierMetrics
 from services.notifier.senders import build_senders
@@ -25,7 +29,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.templates import Style
 from shared.bus import Message
 from shared.codec import to_message
-from shared.events import Action, DeliveryOutcome, DeliveryResult, derive_id
+from shared.events import Action, Channel, DeliveryOutcome, DeliveryResult, derive_id
 from shared.logs import trace
 from shared.runtime import Runtime
 from shared.settings import secret_values
@@ -78,14 +82,17 @@ class NotifierComponent(StageComponent[Action]):
             raise MissingSecret("VIGIE_WEBHOOK_SIGNING_SECRET is required to sign webhooks")
         self._runtime: Runtime | None = None
         self._client: httpx.AsyncClient | None = None
+        self._webhooks: Http1Client | None = None
         self._senders: dict[str, Sender] = {}
         self._deliverer: Deliverer | None = None
         self._metrics: NotifierMetrics | None = None
+        self._ledger: store.Ledger | None = None
 
     async def prepare(self, runtime: Runtime) -> None:
         s = self._settings
         self._runtime = runtime
         self._metrics = NotifierMetrics(runtime.registry)
+        self._ledger = store.Ledger(runtime.engine)
         self._client = httpx.AsyncClient(
             timeout=s.delivery_timeout_s,
             follow_redirects=False,
@@ -100,8 +107,19 @@ class NotifierComponent(StageComponent[Action]):
             allow_text=s.notifier_allow_comment_text,
             default_lang=s.notifier_default_lang,
         )
-        senders = build_senders(s, self._client, signing_secrets=self._secrets, style=style)
-        self._senders = {channel.value: sender for channel, sender in senders.items()}
+        self._webhooks = Http1Client(
+            timeout_s=s.delivery_timeout_s, connections=s.webhook_connections
+        )
+        senders = build_senders(
+            s,
+            self._client,
+            signing_secrets=self._secrets,
+            style=style,
+            webhook_client=self._webhooks,
+        )
+        self._senders = report_mail.with_reports(
+            {channel.value: sender for channel, sender in senders.items()}, s
+        )
         self._deliverer = Deliverer(
             attempts=s.delivery_attempts,
             backoff_base_s=s.delivery_backoff_s,
@@ -123,14 +141,21 @@ class NotifierComponent(StageComponent[Action]):
         await runtime.bus.ensure_topics([self.source])  # fallbacks are published there
 
     async def close(self) -> None:
+        if self._ledger is not None:
+            await self._ledger.close()
         if self._client is not None:
             await self._client.aclose()
+        if self._webhooks is not None:
+            await self._webhooks.aclose()
 
     async def process(self, batch: Sequence[Decoded[Action]]) -> list[Message]:
         assert self._runtime is not None and self._deliverer is not None and self._metrics
+        assert self._ledger is not None
         runtime = self._runtime
         actions = {item.event.action_id: item.event for item in batch}
-        claims = await store.claim(runtime.engine, list(actions.values()), runtime.clock())
+        claims = await self._ledger.claim(
+            list(actions.values()), runtime.clock(), resendable=self._resendable
+        )
         finished: dict[str, store.Finished] = {}
         writes: list[store.Finished] = []
         fresh: list[Action] = []
@@ -148,30 +173,53 @@ class NotifierComponent(StageComponent[Action]):
                 self._metrics.deliveries.labels(channel, store.IN_DOUBT).inc()
             else:
                 finished[key] = store.Finished(
-                    key, row.status, row.attempts, row.status_code, row.error
+                    key, row.status, row.attempts, row.status_code, row.error, row.reference
                 )
                 self._metrics.deliveries.labels(channel, "duplicate").inc()
-        jobs = plan(fresh, digest_threshold=self._settings.email_digest_threshold)
+        jobs = await self._with_pages(
+            report_mail.plan_jobs(fresh, digest_threshold=self._settings.email_digest_threshold)
+        )
         # Every send of the batch finishes before the outcomes are written, so no send of
         # the same action is still in flight when the stage retries or isolates records.
         reports = await asyncio.gather(*(self._send(job) for job in jobs))
-        references: dict[str, str | None] = {}
         for job, report in zip(jobs, reports, strict=True):
             status = store.DELIVERED if report.delivered else store.FAILED
             for action in job.actions:
                 key = action.action_id
                 finished[key] = store.Finished(
-                    key, status, report.attempts, report.status_code, report.error
+                    key, status, report.attempts, report.status_code, report.error, report.reference
                 )
                 writes.append(finished[key])
-                references[key] = report.reference
                 self._metrics.deliveries.labels(action.receiver.channel.value, status).inc()
-        await store.finish(runtime.engine, writes, runtime.clock())
+        await self._ledger.finish(writes, runtime.clock())
         messages: list[Message] = []
         for item in batch:
             outcome = finished[item.event.action_id]
-            messages.extend(self._outputs(item, outcome, references.get(outcome.action_id)))
+            messages.extend(self._outputs(item, outcome))
         return messages
+
+    def _resendable(self, action: Action) -> bool:
+        return self._senders[action.receiver.channel.value].idempotent(action)
+
+    async def _with_pages(self, jobs: list[Job]) -> list[Job]:
+        """Slack acknowledgements and resolutions carry the pages they update."""
+        assert self._runtime is not None
+        settling = {
+            (str(job.action.case_id), job.action.receiver.name)
+            for job in jobs
+            if job.channel is Channel.SLACK and job.action.kind in slack.SETTLING
+        }
+        if not settling:
+            return jobs
+        pages = await store.page_references(self._runtime.engine, Channel.SLACK.value, settling)
+        return [
+            replace(
+                job, references=pages.get((str(job.action.case_id), job.action.receiver.name), ())
+            )
+            if job.channel is Channel.SLACK and job.action.kind in slack.SETTLING
+            else job
+            for job in jobs
+        ]
 
     async def _send(self, job: Job) -> Report:
         assert self._deliverer is not None
@@ -190,9 +238,7 @@ class NotifierComponent(StageComponent[Action]):
                 log.warning("delivery failed", extra={"fields": fields | {"error": report.error}})
         return report
 
-    def _outputs(
-        self, item: Decoded[Action], outcome: store.Finished, reference: str | None
-    ) -> list[Message]:
+    def _outputs(self, item: Decoded[Action], outcome: store.Finished) -> list[Message]:
         action = item.event
         failed = outcome.status == store.FAILED
         fallback = fallback_action(action) if outcome.status != store.DELIVERED else None
@@ -210,7 +256,7 @@ class NotifierComponent(StageComponent[Action]):
             error=outcome.error,
             dead_lettered=failed,
             fallback=fallback.receiver.name if fallback else None,
-            reference=reference,
+            reference=outcome.reference,
         )
         messages = [to_message(self.outputs[0], result, key=action.action_id)]
         if failed:

@@ -2,6 +2,7 @@
 
 Each test runs the component on topics and a group of its own. The peers implement each
 provider's documented contract (tests/provider_peers.py) and record what they received.
+The deliveries ledger's PostgreSQL statements are checked here too, on the real server.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.notifier import store
 from services.notifier.settings import NotifierSettings
 from services.notifier.worker import NotifierComponent
 from shared.bus import Record
@@ -34,7 +38,7 @@ from shared.events import (
     derive_id,
 )
 from shared.runtime import Runtime, utc_now
-from shared.stage import Decoded
+from shared.stage import Decoded, is_recoverable
 from shared.storage.engine import create_engine
 from shared.topics import dlq
 from tests import provider_peers as peers
@@ -271,7 +275,7 @@ async def test_every_channel_delivers_what_its_provider_expects(
         "http://console.test/ack/token-2",
         "http://console.test/resolve/token-2",
     ]
-    assert by_channel[Channel.SLACK].reference == "1700000000.000100"
+    assert by_channel[Channel.SLACK].reference == "C0CRISIS:1700000000.000100"
     (hook,) = peer.received("/slack/hooks/ops")
     assert hook.json()["blocks"]
 
@@ -382,3 +386,86 @@ async def test_a_failing_receiver_goes_to_the_dlq_and_falls_back(
     assert len(peer.received("/slack/hooks/ops")) == 1
     dead = await read(kafka_bootstrap, dlq(component.source), 1)
     assert [Action.model_validate_json(v).action_id for v in dead] == [primary.action_id]
+
+
+async def test_an_acknowledged_case_updates_its_slack_page_in_place(
+    kafka_bootstrap: str,
+    engine: AsyncEngine,
+    bus: KafkaBus,
+    peer: peers.ProviderPeer,
+    smtp: tuple[peers.Mailbox, Path],
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    mailbox, ca = smtp
+    oncall = Receiver(name="oncall", channel=Channel.SLACK, target="C0CRISIS")
+    hook = Receiver(name="hook", channel=Channel.SLACK_WEBHOOK, target="ops")
+    pages = [action(run, 1, oncall), action(run, 1, hook)]
+    acks = [action(run, 1, r, kind=ActionKind.ACKNOWLEDGE, message="ana") for r in (oncall, hook)]
+    component = isolated(run)(settings_for(peer, mailbox.port, ca))
+    runtime = Runtime(bus=bus, engine=engine, registry=CollectorRegistry())
+    await bus.ensure_topics([component.source])
+    await component.start(runtime)
+    try:
+        await bus.publish([to_message(component.source, a, key=str(a.case_id)) for a in pages])
+        posted = await results(kafka_bootstrap, component.outputs[0], 2)
+        await bus.publish([to_message(component.source, a, key=str(a.case_id)) for a in acks])
+        out = await results(kafka_bootstrap, component.outputs[0], 4)
+    finally:
+        await component.stop()
+
+    page_ref = posted[pages[0].action_id].reference
+    assert page_ref is not None and page_ref.startswith("C0CRISIS:")
+    assert {out[a.action_id].outcome for a in acks} == {DeliveryOutcome.DELIVERED}
+    (update,) = peer.received("/slack/api/chat.update")
+    body = update.json()
+    assert f"{body['channel']}:{body['ts']}" == page_ref
+    assert body["text"].startswith("Pris en charge par ana")  # the case speaks French (n=1)
+    assert not [b for b in body["blocks"] if b["type"] == "actions"][0]["elements"][1:]
+    assert len(peer.received("/slack/api/chat.postMessage")) == 1
+    # An incoming webhook cannot edit its message: a short follow-up is posted.
+    first, follow = peer.received("/slack/hooks/ops")
+    assert follow.json()["text"].startswith("Pris en charge par ana")
+
+
+async def test_the_ledger_claims_once_and_replaces_a_lost_connection(engine: AsyncEngine) -> None:
+    run = uuid.uuid4().hex[:8]
+    hook = Receiver(name="hook", channel=Channel.WEBHOOK, url="http://127.0.0.1:9/x")
+    chat = Receiver(name="chat", channel=Channel.SLACK, target="C1")
+    first, second, third = action(run, 1, hook), action(run, 2, hook), action(run, 3, chat)
+    ledger = store.Ledger(engine)
+    now = utc_now()
+
+    def resendable(a: Action) -> bool:
+        return a.receiver.channel is Channel.WEBHOOK  # claimed without waiting for the flush
+
+    try:
+        assert await ledger.claim([first, first, third], now, resendable=resendable) == {
+            first.action_id: None,
+            third.action_id: None,
+        }
+        await ledger.finish(
+            [store.Finished(first.action_id, store.DELIVERED, 2, 200, None, "C1:1.5")], now
+        )
+        # The server drops the ledger's connections (a restart, a failover).
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND query LIKE '%unnest(%'"
+                )
+            )
+        with pytest.raises(DBAPIError) as lost:
+            await ledger.claim([second, third], now, resendable=resendable)
+        assert is_recoverable(lost.value)  # the stage retries the batch
+        claims = await ledger.claim([first, second, third], now, resendable=resendable)
+    finally:
+        await ledger.close()
+
+    assert claims == {
+        first.action_id: store.DeliveryRow(store.DELIVERED, 2, 200, None, "C1:1.5"),
+        second.action_id: None,
+        third.action_id: store.DeliveryRow(store.SENDING, 0, None, None, None),
+    }
+    pages = await store.page_references(engine, "webhook", [(str(first.case_id), "hook")])
+    assert pages == {(str(first.case_id), "hook"): ("C1:1.5",)}

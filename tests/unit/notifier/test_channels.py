@@ -116,7 +116,7 @@ def test_one_case_is_one_pagerduty_incident(
 def test_slack_answers(status: int, body: object, ok: bool, recoverable: bool) -> None:
     answer = HttpAnswer(status, {}, json.dumps(body).encode())
 
-    attempt = slack.post_message_answer(answer, now=f.NOW)
+    attempt = slack.api_answer(answer, now=f.NOW)
 
     assert (attempt.ok, attempt.recoverable) == (ok, recoverable)
 
