@@ -18,6 +18,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = 0.0  # time.perf_counter() on arrival
+    status: int = 0  # what the server answered
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -28,6 +29,9 @@ class RecordingServer:
     port: int
     requests: list[Received] = field(default_factory=list)
     status: int = 200
+    # What a 2xx answer carries: an id and a success flag satisfy the providers' clients
+    # (Meta's Graph API answers {"id": ...} or {"success": true}).
+    reply: bytes = b"{}"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -48,14 +52,18 @@ def recording_server() -> Iterator[RecordingServer]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
-                state.requests.append(
-                    Received(self.path, dict(self.headers.items()), body, time.perf_counter())
-                )
                 status = state.status
+                state.requests.append(
+                    Received(
+                        self.path, dict(self.headers.items()), body, time.perf_counter(), status
+                    )
+                )
+                reply = state.reply if status < 300 else b'{"error": "unavailable"}'
             self.send_response(status)
             self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(reply)
 
         def log_message(self, format: str, *args: Any) -> None:
             return None

@@ -15,11 +15,36 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CommitFailedError,
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
-from shared.bus.protocol import Acked, BusUnavailable, Message, Record, commit_positions
+from shared.bus.protocol import (
+    Acked,
+    BusUnavailable,
+    Message,
+    PartitionOffsets,
+    Record,
+    commit_positions,
+)
 
 log = logging.getLogger(__name__)
+
+# Errors after which an idempotent producer never delivers again: its sequence numbers no
+# longer match what the broker holds (a broker restarted while batches were in flight, say).
+# The only way out is a new producer, with a new producer id.
+PRODUCER_BROKEN = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
 
 
 class KafkaBus:
@@ -42,8 +67,12 @@ class KafkaBus:
         self._producer: AIOKafkaProducer | None = None
         # Messages queued by a publish that timed out, by (topic, event id), until settled.
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self._replacing = asyncio.Lock()
 
     async def start(self) -> None:
+        self._producer = await self._new_producer()
+
+    async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
@@ -57,7 +86,21 @@ class KafkaBus:
         except BaseException:
             await producer.stop()  # release its connections, or they leak
             raise
-        self._producer = producer
+        return producer
+
+    async def _replace(self, broken: AIOKafkaProducer) -> None:
+        """Swap a producer that can no longer deliver for a new one (once, whoever asks).
+
+        What the broken one still held fails, so its callers answered "unavailable" and send
+        again: nothing is lost, and consumers drop a copy by its event id.
+        """
+        async with self._replacing:
+            replaced = self._producer is broken  # or another publish already replaced it
+            if replaced:
+                log.warning("the producer can no longer deliver; starting a new one")
+                self._producer = await self._new_producer()
+        if replaced:
+            await broken.stop()
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -106,6 +149,9 @@ class KafkaBus:
             # producer delivers them once the broker is back, exactly once.
             await asyncio.wait_for(asyncio.shield(acked), self._publish_timeout_s)
         except (KafkaError, TimeoutError) as exc:
+            if isinstance(exc, PRODUCER_BROKEN):
+                with contextlib.suppress(KafkaError, OSError):
+                    await self._replace(producer)
             raise BusUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
 
     async def _queue(self, producer: AIOKafkaProducer, message: Message) -> asyncio.Future[Any]:
@@ -180,6 +226,33 @@ class KafkaConsumer:
             # The group rebalanced while we worked: another member will get these records
             # again. Our output is already acknowledged and idempotent downstream.
             log.warning("commit failed after a rebalance; records will be redelivered")
+
+    async def offsets(self) -> list[PartitionOffsets]:
+        assigned = sorted(self._consumer.assignment())
+        committed = {tp: await self._consumer.committed(tp) for tp in assigned}
+        return await self._offsets(assigned, committed)
+
+    async def topic_offsets(self, topics: Sequence[str]) -> list[PartitionOffsets]:
+        # The consumer's metadata covers only what it subscribed to: ask for all of it.
+        cluster = await self._consumer._client.fetch_all_metadata()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(cluster.partitions_for_topic(topic) or ())
+        ]
+        return await self._offsets(partitions, {})
+
+    async def _offsets(
+        self, partitions: list[Any], committed: dict[Any, int | None]
+    ) -> list[PartitionOffsets]:
+        if not partitions:
+            return []
+        beginning = await self._consumer.beginning_offsets(partitions)
+        end = await self._consumer.end_offsets(partitions)
+        return [
+            PartitionOffsets(tp.topic, tp.partition, beginning[tp], end[tp], committed.get(tp))
+            for tp in partitions
+        ]
 
     async def close(self) -> None:
         await self._consumer.stop()
