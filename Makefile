@@ -13,7 +13,7 @@ WITH_SERVICES := set -a; [ -f $(SERVICES_ENV) ] && . ./$(SERVICES_ENV); \
 
 .DEFAULT_GOAL := help
 .PHONY: help install run stack test test-unit test-integration test-e2e lint bench \
-        services-up services-down tools clean
+        services-up services-down tools faults fuzz clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,14 @@ test: install ## Lint, then every test on real Kafka + PostgreSQL (started, then
 	scripts/services.sh up
 	status=0; $(WITH_SERVICES) $(BIN)/pytest tests || status=$$?; \
 	  scripts/services.sh down; exit $$status
+
+faults: install services-up ## Every fault scenario (kill -9, broker and database restarts, outages, poison) and its table
+	$(WITH_SERVICES) VIGIE_FAULTS=all $(BIN)/pytest tests/faults -p no:cacheprovider
+
+FUZZ_EXAMPLES ?= 150
+fuzz: install services-up ## Fuzz every HTTP surface (>= 10,000 cases; FUZZ_EXAMPLES per test)
+	$(WITH_SERVICES) VIGIE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/pytest tests/fuzz tests/integration/test_http_limits.py
 
 bench: install services-up ## Throughput and latency figures, written under bench/results/
 	$(WITH_SERVICES) $(BIN)/python -m bench.pipeline

@@ -1,20 +1,26 @@
-"""Run a service's app with uvicorn and JSON logs."""
+"""Run a service's app with uvicorn and JSON logs, within the bounds of ``HttpLimits``."""
 
 from __future__ import annotations
 
 import uvicorn
 from fastapi import FastAPI
 
+from shared.http_limits import BodyDeadline, HeaderBoundProtocol, HttpLimits
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
 
 def serve(app: FastAPI, settings: CommonSettings, *, service: str) -> None:
     configure_logging(service, settings.log_level)
+    limits = HttpLimits()
     uvicorn.run(
-        app,
+        BodyDeadline(app, timeout_s=limits.body_timeout_s),
         host=settings.http_host,
         port=settings.http_port,
+        http=HeaderBoundProtocol.bounded(limits.header_timeout_s),
+        timeout_keep_alive=limits.keep_alive_s,
+        limit_concurrency=limits.max_connections,
+        backlog=limits.backlog,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
 
 from services.ingest.adapters.base import (
     Adapter,
@@ -35,11 +36,12 @@ from services.ingest.adapters.base import (
 from services.ingest.adapters.registry import build_adapters
 from services.ingest.dedup import SeenStore
 from services.ingest.metrics import IngestMetrics
-from services.ingest.settings import IngestSettings
+from services.ingest.settings import IngestSettings, SilenceAfter
 from shared.bus import Bus, BusUnavailable, Message
 from shared.codec import to_message
 from shared.events import Comment, Event, RawWebhook, SourceChanged, derive_id
 from shared.logs import trace
+from shared.metrics import age_seconds, build_info, comment_time
 from shared.runtime import Clock, Runtime
 from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
 
@@ -115,6 +117,7 @@ class _Running:
     metrics: IngestMetrics
     clock: Clock
     seen: SeenStore
+    silence_after: SilenceAfter
 
 
 class IngestComponent:
@@ -135,7 +138,12 @@ class IngestComponent:
         await runtime.bus.ensure_topics([COMMENTS_RAW, COMMENTS_NORMALIZED, SOURCE_CHANGES])
         seen = SeenStore(runtime.engine, runtime.clock, cache_size=self._settings.dedup_cache_size)
         await seen.start()
-        self._running = _Running(runtime.bus, IngestMetrics(runtime.registry), runtime.clock, seen)
+        metrics = IngestMetrics(runtime.registry)
+        silence_after = self._settings.silence_after
+        for platform in {a.platform for a in self._adapters} | set(silence_after.platforms):
+            metrics.expected_interval.labels(platform).set(silence_after.seconds(platform))
+        build_info(runtime.registry, self.name)
+        self._running = _Running(runtime.bus, metrics, runtime.clock, seen, silence_after)
 
     async def stop(self) -> None:
         running, self._running = self._running, None
@@ -234,6 +242,9 @@ class IngestComponent:
             except BodyTooLarge:
                 limit = self._settings.max_body_bytes
                 return reject(413, f"body is larger than {limit} bytes", "too_large")
+            except ClientDisconnect:
+                # Gone (or cut off by the server's body deadline) before the body was in.
+                return reject(400, "the body did not arrive in full", "incomplete_body")
             inbound = dataclasses.replace(inbound, body=body)
             verdict = adapter.verify(inbound, running.clock())
             if verdict is not Verdict.VALID:
@@ -320,6 +331,8 @@ class IngestComponent:
             return problem(503, "event bus unavailable, retry later")
 
         metrics.webhooks.labels(platform, outcome).inc()
+        for message in messages:
+            metrics.published.labels(message.topic).inc()
         if failure is not None:
             return problem(failure.status, failure.reason, fields=failure.errors)
         self._count(running, platform, parsed, fresh, changes, duplicates)
@@ -349,10 +362,15 @@ class IngestComponent:
         duplicates: int,
     ) -> None:
         metrics = running.metrics
-        now = time.time()
+        now, at = time.time(), running.clock()
         metrics.last_event.labels(platform).set(now)
         for comment in fresh:
             metrics.comments.labels(comment.platform, comment.kind.value).inc()
+            happened = comment_time(comment)
+            if happened is not None:
+                metrics.event_age.labels("ingest").observe(age_seconds(happened, at))
+            expected = running.silence_after.seconds(comment.platform, adapter=platform)
+            metrics.expected_interval.labels(comment.platform).set(expected)
             label = metrics.source_label(comment.platform, comment.source)
             metrics.source_last_event.labels(comment.platform, label).set(now)
         for change in changes:

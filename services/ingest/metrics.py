@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.metrics import LATENCY_BUCKETS
+from shared.metrics import LATENCY_BUCKETS, event_age, events_published
 
 MAX_SOURCES = 200
 OTHER = "other"
@@ -16,6 +16,8 @@ OTHER = "other"
 
 class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Ingest's events count with every stage's, by topic (vigie_events_published_total).
+        self.published = events_published(registry)
         self.webhooks = Counter(
             "vigie_ingest_webhooks_total",
             "Webhook requests, by platform and outcome (accepted, duplicate, not_comment, "
@@ -66,6 +68,13 @@ class IngestMetrics:
             ["platform"],
             registry=registry,
         )
+        self.expected_interval = Gauge(
+            "vigie_ingest_source_expected_interval_seconds",
+            "How long a source of this platform may stay silent (VIGIE_SOURCE_SILENCE_AFTER).",
+            ["platform"],
+            registry=registry,
+        )
+        self.event_age = event_age(registry)
         self._sources: dict[str, set[str]] = {}
 
     def source_label(self, platform: str, source: str) -> str:

@@ -61,6 +61,8 @@ def report_routes(backend: Backend, gate: Gate) -> APIRouter:
             raise HTTPException(422, f"tz: {exc}") from exc
         if ending_on is not None and ending_on > today:
             raise HTTPException(422, f"ending: {ending_on} is after today ({today})")
+        if ending_on is not None and ending_on.year < 2000:  # date.min - 7 days overflows
+            raise HTTPException(422, f"ending: {ending_on} is before 2000")
         span = (
             last_complete(period, today, tz) if ending_on is None else ending(period, ending_on, tz)
         )

@@ -204,12 +204,15 @@ def comment_event_id(platform: str, comment_id: str, revision: int, kind: Commen
 
 
 def without_surrogates(value: str) -> str:
-    """``value`` with lone UTF-16 surrogates replaced by U+FFFD."""
+    """``value`` with lone UTF-16 surrogates and NUL characters replaced by U+FFFD.
+
+    Neither can be stored: UTF-8 has no lone surrogates, PostgreSQL text has no NUL.
+    """
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return value
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value.replace("\x00", "\ufffd")
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -241,14 +244,14 @@ def build_comment(
     ``parent_id`` is the comment this one answers, ``None`` for a top-level comment (never
     the post id). The thread is the top-level comment's id: the parent's, or the comment's own.
     Raises ``PayloadError`` when a value breaks the event's limits. Lone surrogates (JSON
-    allows ``"\\ud800"``) cannot be published: in text they become U+FFFD, in ids they are
-    an error.
+    allows ``"\\ud800"``) and NUL characters (``"\\u0000"``) cannot be published or stored:
+    in text they become U+FFFD, in ids they are an error.
     """
     text = without_surrogates(text)
     author_name = without_surrogates(author_name) if author_name is not None else None
     ids = (source, comment_id, author_id, post_id, parent_id or "", url or "", lang or "")
     if any(i != without_surrogates(i) for i in ids):
-        raise PayloadError("ids must be valid Unicode (no lone surrogates)")
+        raise PayloadError("ids must be valid Unicode (no lone surrogates, no NUL)")
     try:
         return Comment(
             event_id=comment_event_id(platform, comment_id, revision, kind),

@@ -17,7 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from starlette.types import Message
 
+from services.ingest.adapters.base import Context, PayloadError, build_comment
 from services.ingest.adapters.registry import ADAPTERS
 from shared.bus.memory import MemoryBus
 from shared.runtime import Runtime
@@ -61,6 +63,16 @@ def paths(data: Any, prefix: list[Any] | None = None) -> Iterator[list[Any]]:
         for index, value in enumerate(data):
             yield from paths(value, [*prefix, index])
 
+
+CONTEXT = Context(received_at=datetime(2026, 11, 21, tzinfo=UTC), delivery_id="d", trace_id="t")
+COMMENT: dict[str, Any] = {
+    "platform": "generic",
+    "source": "forum",
+    "comment_id": "c-1",
+    "text": "hello",
+    "author_id": "u-1",
+    "post_id": "p-1",
+}
 
 JSON_FIXTURES = [f for p in ADAPTERS for f in load(p) if f.content_type == "application/json"]
 ALL_FIXTURES = [f for p in ADAPTERS for f in load(p)]
@@ -125,6 +137,62 @@ def test_arbitrary_bytes_signed_correctly_are_never_a_5xx(
 def test_any_json_document_is_never_a_5xx(served: Served, platform: str, body: bytes) -> None:
     fixture = next(f for f in load(platform))
     assert post(served, fixture, body) < 500
+
+
+@pytest.mark.parametrize("platform", list(ADAPTERS))
+async def test_a_client_gone_before_its_body_ends_is_refused_not_an_error(
+    served: Served, platform: str
+) -> None:
+    fixture = load(platform)[0]
+    headers = h.signed_headers(fixture, datetime.now(UTC))
+    messages: list[Message] = [
+        {"type": "http.request", "body": fixture.body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    path = h.url_of(fixture, served.app.path(platform))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 5000),
+        "server": ("ingest", 80),
+    }
+    await served.app.app(scope, receive, send)  # raises if the app lets the disconnect through
+
+    assert sent[0]["status"] == 400
+    assert b"did not arrive in full" in sent[1]["body"]
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [("a\x00b", "a\ufffdb"), ("\ud800x", "\ufffdx"), ("\x00\ud800", "\ufffd\ufffd"), ("ok", "ok")],
+)
+def test_text_postgresql_cannot_store_is_replaced(text: str, stored: str) -> None:
+    comment = build_comment(CONTEXT, **{**COMMENT, "text": text, "author_name": text})
+
+    assert (comment.text, comment.author.name) == (stored, stored)
+
+
+@pytest.mark.parametrize("field", ["comment_id", "author_id", "post_id", "source", "parent_id"])
+@pytest.mark.parametrize("bad", ["x\x00", "\ud800"])
+def test_ids_postgresql_cannot_store_are_refused(field: str, bad: str) -> None:
+    with pytest.raises(PayloadError, match="no NUL"):
+        build_comment(CONTEXT, **{**COMMENT, field: bad})
 
 
 def test_the_corpus_is_big_enough_to_mean_something() -> None:
