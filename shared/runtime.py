@@ -57,6 +57,7 @@ async def open_runtime(settings: CommonSettings, *, client_id: str) -> Runtime:
         client_id=client_id,
         partitions=settings.kafka_partitions,
         replication_factor=settings.kafka_replication_factor,
+        group_prefix=settings.kafka_group_prefix,
     )
     await bus.start()
     return Runtime(bus=bus, engine=create_engine(settings.database_url))

@@ -27,6 +27,13 @@ class CommonSettings(BaseSettings):
     kafka_replication_factor: int = Field(
         default=1, ge=1, description="Replication of created topics (3 on a real cluster)."
     )
+    kafka_group_prefix: str = Field(
+        default="",
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Put before every consumer group's name, so that several deployments "
+        "(staging beside production, test runs) can share one Kafka cluster.",
+    )
     database_url: str = Field(default=LOCAL_DATABASE, description="SQLAlchemy async URL.")
     data_dir: Path = Field(default=Path(".local/data"), description="Embedded mode's files.")
     migrate_on_start: bool = False

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CommitFailedError,
+    IllegalStateError,
     InvalidProducerEpoch,
     KafkaError,
     OutOfOrderSequenceNumber,
@@ -57,8 +58,10 @@ class KafkaBus:
         replication_factor: int = 1,
         publish_timeout_s: float = 10.0,
         linger_ms: int = 1,
+        group_prefix: str = "",
     ) -> None:
         self._bootstrap = bootstrap
+        self._group_prefix = group_prefix
         self._client_id = client_id
         self._partitions = partitions
         self._replication = replication_factor
@@ -177,7 +180,7 @@ class KafkaBus:
             *topics,
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
-            group_id=group,
+            group_id=self._group_prefix + group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -222,9 +225,10 @@ class KafkaConsumer:
             return
         try:
             await self._consumer.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced while we worked: another member will get these records
-            # again. Our output is already acknowledged and idempotent downstream.
+        except (CommitFailedError, IllegalStateError):
+            # The group rebalanced while we worked (the partitions may already be gone from
+            # our assignment): another member will get these records again. Our output is
+            # already acknowledged and idempotent downstream.
             log.warning("commit failed after a rebalance; records will be redelivered")
 
     async def offsets(self) -> list[PartitionOffsets]:

@@ -54,10 +54,16 @@ PIPELINE_GROUPS = {
 }
 
 
-async def skip_backlog(bootstrap: str) -> None:
+# This module's stack has consumer groups of its own (VIGIE_KAFKA_GROUP_PREFIX): another
+# stack on the same broker (a benchmark, a demo) takes none of its records, nor it theirs.
+GROUP_PREFIX = f"e2e-{uuid.uuid4().hex[:8]}-"
+
+
+async def skip_backlog(bootstrap: str, prefix: str = "") -> None:
     """Move the services' groups to the end of their topics on this shared broker, so that the
     stack under test starts from now, not from what earlier runs (benchmarks) left unread."""
-    for group, topics in PIPELINE_GROUPS.items():
+    for name, topics in PIPELINE_GROUPS.items():
+        group = prefix + name
         existing = await topic_partitions(bootstrap, topics)
         partitions = [TopicPartition(t, p) for t, numbers in existing.items() for p in numbers]
         if not partitions:
@@ -101,10 +107,11 @@ def stack(
         "VIGIE_ROUTER_API_TOKEN": API_TOKEN,
         "VIGIE_ACK_TOKEN_SECRET": "e2e-ack-" + uuid.uuid4().hex,
         "VIGIE_DELIVERY_BACKOFF_S": "0.2",
+        "VIGIE_KAFKA_GROUP_PREFIX": GROUP_PREFIX,
     }
     loop = asyncio.new_event_loop()  # not made current: the tests' own loop stays in place
     try:
-        loop.run_until_complete(skip_backlog(kafka_bootstrap))
+        loop.run_until_complete(skip_backlog(kafka_bootstrap, GROUP_PREFIX))
     finally:
         loop.close()
     services = Stack(env, log_dir=workdir / "logs", ports=PORTS)

@@ -100,3 +100,30 @@ async def test_each_group_gets_every_record(bus: Bus, topic: str) -> None:
 
 async def test_ping_reports_a_reachable_broker(bus: Bus) -> None:
     assert await bus.ping() is True
+
+
+async def test_a_group_prefix_gives_each_deployment_its_own_groups(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    """Two deployments on one cluster, same group name, different prefixes: each reads and
+    commits on its own, so a commit by one leaves the other's position untouched."""
+    buses = [
+        KafkaBus(kafka_bootstrap, client_id="vigie-prefix-test", group_prefix=f"{name}-")
+        for name in ("staging", "production")
+    ]
+    for one in buses:
+        await one.start()
+    try:
+        await buses[0].ensure_topics([topic])
+        messages = [Message(topic, f"m-{i}".encode(), key=b"k") for i in range(6)]
+        await buses[0].publish(messages)
+        group = f"g-{uuid.uuid4().hex}"
+        first = await drain(buses[0], topic, group, len(messages), commit=True)
+        second = await drain(buses[1], topic, group, len(messages), commit=True)
+        again = await drain(buses[0], topic, group, 1, commit=False)
+    finally:
+        for one in buses:
+            await one.stop()
+    assert [r.value for r in first] == [m.value for m in messages]
+    assert [r.value for r in second] == [m.value for m in messages]
+    assert again == []  # the first deployment's commit stands

@@ -245,9 +245,12 @@ def stack(
         api_token=API_TOKEN,
         router_port=ports["router"],
     )
+    # Consumer groups of its own: another stack on the shared broker takes none of its records.
+    prefix = f"observability-{uuid.uuid4().hex[:8]}-"
+    env["VIGIE_KAFKA_GROUP_PREFIX"] = prefix
     loop = asyncio.new_event_loop()  # not made current: the tests' own loop stays in place
     try:
-        loop.run_until_complete(skip_backlog(kafka_bootstrap))
+        loop.run_until_complete(skip_backlog(kafka_bootstrap, prefix))
     finally:
         loop.close()
     services = Stack(env, log_dir=workdir / "logs", ports=ports)
