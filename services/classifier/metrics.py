@@ -11,8 +11,8 @@ class ClassifierMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.labels = Counter(
             "vigie_classifier_labels_total",
-            "Labels given, by label, language and severity.",
-            ["label", "lang", "severity"],
+            "Labels given, by label, language, severity and the comment's platform.",
+            ["label", "lang", "severity", "platform"],
             registry=registry,
         )
         self.categories = Counter(

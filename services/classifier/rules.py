@@ -17,12 +17,16 @@ from services.classifier.lexicon import (
     ABUSIVE_CUES,
     INNER_NEGATION,
     NEGATION,
-    NOT_PRAISE,
-    PRAISE,
-    QUESTION_START,
     SENSITIVE_CUES,
     Cue,
     normalize,
+)
+from services.classifier.speech_acts import (
+    ASKING,
+    NOT_PRAISE,
+    PRAISE,
+    QUESTION_START,
+    RHETORICAL,
 )
 from shared.events import Classification, Label, Severity
 
@@ -48,6 +52,8 @@ class Scan:
     hits: tuple[Hit, ...]
     question: str | None
     praise: bool
+    asks: bool = False  # a final "?" or a form that asks for an answer without one
+    rhetorical: bool = False  # a question that insults whoever it addresses
 
     def fired(self, label: Label) -> list[Hit]:
         return [hit for hit in self.hits if hit.cue.label is label]
@@ -178,14 +184,23 @@ def scan(normalised: str, literals: Iterable[str] = _BY_LITERAL) -> Scan:
     """Cues, question form and praise words of an already-normalised text."""
     hits = _hits(normalised, literals)
     question = None
+    asking = bool(ASKING.search(normalised))
     if ends_with_question_mark(normalised):
         question = QUESTION_MARK_END
     elif "?" in normalised:
         question = "question mark"
-    elif QUESTION_START.match(normalised):
+    elif asking or QUESTION_START.match(normalised):
         question = "interrogative"
+    # "t'es con ou quoi" asks without any other mark of a question.
+    rhetorical = bool(question or " ou quoi" in normalised) and bool(RHETORICAL.search(normalised))
     praise = bool(PRAISE.search(normalised)) and not NOT_PRAISE.search(normalised)
-    return Scan(hits=tuple(hits), question=question, praise=praise)
+    return Scan(
+        hits=tuple(hits),
+        question=question,
+        praise=praise,
+        asks=(question == QUESTION_MARK_END or asking) and not rhetorical,
+        rhetorical=rhetorical,
+    )
 
 
 def severity(scan: Scan, labels: set[Label], *, sensitive_certain: bool) -> Severity:
@@ -218,7 +233,9 @@ def classify(text: str, *, lang_hint: str | None = None) -> Classification:
             if not found.certain(label):
                 unsure.append(label)
     # A hateful rhetorical question ("why are you so stupid?") is not one to answer.
-    if found.question and not found.certain(Label.ABUSIVE):
+    if found.rhetorical:
+        reasons.append("question:rhetorical")
+    elif found.question and not found.certain(Label.ABUSIVE):
         labels.append(Label.QUESTION)
         scores[Label.QUESTION] = 0.9 if normalised.endswith("?") else 0.6
         reasons.append(f"question:{found.question}")

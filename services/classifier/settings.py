@@ -1,4 +1,5 @@
-"""Classifier settings (``VIGIE_*``): batch size, backends, remote scorers, shadow mode.
+"""Classifier settings (``VIGIE_*``): batch size, backends, deep model, remote scorers, shadow
+mode.
 
 Remote scorers are used only when named in ``VIGIE_CLASSIFIER_BACKEND`` or
 ``VIGIE_CLASSIFIER_SHADOW_BACKEND``; a remote scorer named without what it needs (URL, key)
@@ -24,6 +25,11 @@ class ClassifierSettings(CommonSettings):
     classifier_backend: BackendName = Field(
         default="local",
         description="local (the default classifier), lexicon, openai or http.",
+    )
+    classifier_deep: bool = Field(
+        default=True,
+        description="on: the deep model decides the questions and praise the fast path is"
+        " unsure of (when the artefact has one); off: the fast path alone.",
     )
     classifier_shadow_backend: BackendName | None = Field(
         default=None, description="A second backend run on the same batches, for comparison."

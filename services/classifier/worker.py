@@ -65,7 +65,7 @@ class ClassifierComponent(StageComponent[Comment]):
         settings = self._settings
         self._runtime = runtime
         self._metrics = metrics = ClassifierMetrics(runtime.registry)
-        local = self._local or default_local()
+        local = self._local or default_local(deep=self._settings.classifier_deep)
         if settings.uses_remote:
             self._client = httpx.AsyncClient(
                 timeout=settings.classifier_timeout_s, follow_redirects=False
@@ -109,16 +109,19 @@ class ClassifierComponent(StageComponent[Comment]):
         verdicts = await self._primary.classify([(c.text, c.lang) for c in comments])
         items = [classified(c, v) for c, v in zip(comments, verdicts, strict=True)]
         await store.record(self._runtime.engine, items, self._runtime.clock())
-        self._count(verdicts)
+        self._count(comments, verdicts)
         if self._shadow is not None:
             self._shadow.submit(comments, verdicts)
         output = self.outputs[0]
         return [to_message(output, item, key=item.comment.partition_key) for item in items]
 
-    def _count(self, verdicts: Sequence[Classification]) -> None:
+    def _count(self, comments: Sequence[Comment], verdicts: Sequence[Classification]) -> None:
         assert self._metrics is not None
-        for verdict in verdicts:
+        for comment, verdict in zip(comments, verdicts, strict=True):
+            severity = verdict.severity.value
             for label in verdict.labels:
-                self._metrics.labels.labels(label.value, verdict.lang, verdict.severity.value).inc()
+                self._metrics.labels.labels(
+                    label.value, verdict.lang, severity, comment.platform
+                ).inc()
             for category in verdict.categories:
                 self._metrics.categories.labels(category).inc()

@@ -42,9 +42,11 @@ def load_lexicon() -> LexiconClassifier:
     return LexiconClassifier()
 
 
-# The local classifier the service runs: the trained ensemble shipped in
-# ``services/classifier/artefacts`` (its heads OR'd with the crisis lexicon).
-load_local_classifier: Callable[[], BatchClassifier] = load_default
+def load_local_classifier(*, deep: bool = True) -> BatchClassifier:
+    """The local classifier the service runs: the trained ensemble shipped in
+    ``services/classifier/artefacts`` (its heads OR'd with the crisis lexicon), with its deep
+    model for unsure comments unless ``deep`` is off."""
+    return load_default(deep=deep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +74,8 @@ class LocalBackend:
         return verdicts
 
 
-def default_local() -> LocalBackend:
-    return LocalBackend.of(load_local_classifier())
+def default_local(*, deep: bool = True) -> LocalBackend:
+    return LocalBackend.of(load_local_classifier(deep=deep))
 
 
 def lexicon_backend() -> LocalBackend:

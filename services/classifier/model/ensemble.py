@@ -57,7 +57,7 @@ class Decider:
         self._buckets: dict[str, int] = {}  # word -> bucket, memoised for rationales
         self._features = artefact.manifest.features
 
-    def _word_weights(self, text: str) -> tuple[list[str], npt.NDArray[np.float32]]:
+    def _word_buckets(self, text: str) -> tuple[list[str], npt.NDArray[np.intp]]:
         words = list(dict.fromkeys(WORDS.findall(text)))
         buckets = []
         for word in words:
@@ -67,14 +67,15 @@ class Decider:
                     self._buckets.clear()
                 bucket = self._buckets[word] = word_bucket(word, self._features)
             buckets.append(bucket)
-        return words, self._weights_by_head[:, buckets]
+        return words, np.asarray(buckets, dtype=np.intp)
 
-    @staticmethod
     def _top_words(
-        words: list[str], weights: npt.NDArray[np.float32], head: int, count: int = 3
+        self, words: list[str], buckets: npt.NDArray[np.intp], head: int, count: int = 3
     ) -> list[str]:
         """The words of the text that pushed ``head`` up the most (for the rationale)."""
-        ranked = sorted(zip(weights[head].tolist(), words, strict=True), reverse=True)
+        # One head's row only: gathering every head for every word costs more than the rest.
+        weights = self._weights_by_head[head].take(buckets).tolist()
+        ranked = sorted(zip(weights, words, strict=True), reverse=True)
         return [word for weight, word in ranked[:count] if weight > 0]
 
     def decide(
@@ -89,7 +90,7 @@ class Decider:
         unsure: set[Label] = set()
         scores: dict[Label, float] = {}
         reasons = [hit.reason for hit in scan.hits]
-        word_weights: tuple[list[str], npt.NDArray[np.float32]] | None = None
+        word_buckets: tuple[list[str], npt.NDArray[np.intp]] | None = None
         for label in LABELS:
             band = self._bands[label]
             certain_cue = bool(scan.certain(label))
@@ -102,9 +103,12 @@ class Decider:
                 given = by_model or certain_cue
                 in_band = in_band or bool(scan.fired(label)) and not certain_cue
             elif label is Label.QUESTION:
-                # A comment that ends with a question mark asks something (unless abusive).
-                asks = scan.question == QUESTION_MARK_END
-                given, in_band = by_model or asks, in_band and not asks
+                # A final "?" or an asking form ("pouvez-vous ...") asks something, unless the
+                # question insults whoever it addresses ("why are you all so stupid?").
+                given = (by_model or scan.asks) and not scan.rhetorical
+                in_band = in_band and not scan.asks and not scan.rhetorical
+                if scan.rhetorical:
+                    reasons.append("question:rhetorical")
             else:
                 given, in_band = by_model or scan.praise, in_band and not scan.praise
             if given:
@@ -121,8 +125,8 @@ class Decider:
                 else p[label]
             )
             if by_model:
-                word_weights = word_weights or self._word_weights(normalised)
-                words = self._top_words(*word_weights, self._heads[label.value])
+                word_buckets = word_buckets or self._word_buckets(normalised)
+                words = self._top_words(*word_buckets, self._heads[label.value])
                 cue = f" ({', '.join(words)})" if words else ""
                 reasons.append(f"{label}:model {p[label]:.2f}{cue}")
         abusive_sure = bool(scan.certain(Label.ABUSIVE)) or (

@@ -1,5 +1,5 @@
-"""``REPORT.md``: what a trained artefact scores on the validation split and the hand-written
-French/English sets, written by ``vigie classifier train``."""
+"""``REPORT.md``: what a trained artefact (and its deep model) scores on the validation split
+and the hand-written French/English sets, written by ``vigie classifier train``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from services.classifier.model import LocalClassifier
 from services.classifier.model.dataset import Item
+from services.classifier.model.deep import DeepModel, asked
 from services.classifier.model.evaluation import evaluate, render_text
 from services.classifier.model.train import Trained
 from shared.events import Classification, Label
@@ -33,9 +34,41 @@ def _table(summary: dict[str, Any]) -> str:
     return "```\n" + render_text(summary) + "\n```\n"
 
 
-def render(trained: Trained, fixtures: Mapping[str, Sequence[Item]]) -> str:
+def _deep_section(
+    deep: DeepModel,
+    items: Sequence[Item],
+    fast: Sequence[Classification],
+    refined: Sequence[Classification],
+) -> list[str]:
+    reached = sum(1 for verdict in fast if asked(verdict, deep.labels))
+    before = evaluate(zip(items, fast, strict=True)).as_dict()["labels"]
+    after = evaluate(zip(items, refined, strict=True)).as_dict()["labels"]
+    rows = [
+        f"| {label} | {before[label.value]['all']['f1']:.3f}"
+        f" | {after[label.value]['all']['f1']:.3f} | {threshold:.4f} |"
+        for label, threshold in zip(deep.labels, deep.thresholds.tolist(), strict=True)
+        if label.value in before
+    ]
+    return [
+        f"## Deep model `{deep.version}` (unsure band only)",
+        "",
+        f"Word vectors distilled from `{deep.encoder}` ({len(deep.vocabulary)} words), one",
+        "logistic head per label, asked only about the labels a comment is unsure of.",
+        f"Validation comments that reach it: {reached} of {len(items)}"
+        f" ({100 * reached / max(len(items), 1):.1f} %).",
+        "",
+        "| label | F1 fast path alone | F1 with the deep model | deep threshold |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+    ]
+
+
+def render(
+    trained: Trained, fixtures: Mapping[str, Sequence[Item]], *, deep: DeepModel | None = None
+) -> str:
     manifest = trained.artefact.manifest
-    classifier = LocalClassifier(trained.artefact)
+    classifier = LocalClassifier(trained.artefact, deep=deep)
     validation = trained.split.validation
     verdicts = classify_items(classifier, validation)
     strong = [(i, v) for i, v in zip(validation, verdicts, strict=True) if not i.weak]
@@ -46,12 +79,13 @@ def render(trained: Trained, fixtures: Mapping[str, Sequence[Item]]) -> str:
     sensitive_weak = evaluate(with_weak).as_dict()["labels"].get("sensitive", {})
     sensitive_open = evaluate(open_world).as_dict()["labels"].get("sensitive", {})
     lines = [
-        f"# Classifier training report — `{manifest.version}`",
+        f"# Classifier training report — `{classifier.version}`",
         "",
         "Written by `vigie classifier train`; do not edit by hand. Metrics are for the whole",
-        "ensemble (trained heads + lexicon), on the validation split (10 % of the items, chosen",
-        "by a hash of the normalised text, never trained or calibrated on). Each label is scored",
-        "only on items whose `label_scope` includes it.",
+        "ensemble (trained heads + lexicon, and the deep model on the unsure band when there is",
+        "one), on the validation split (10 % of the items, chosen by a hash of the normalised",
+        "text, never trained or calibrated on). Each label is scored only on items whose",
+        "`label_scope` includes it.",
         "",
         "## Validation split (`train.jsonl` items)",
         "",
@@ -69,6 +103,11 @@ def render(trained: Trained, fixtures: Mapping[str, Sequence[Item]]) -> str:
         _metrics_line(sensitive_open.get("all")),
         "",
     ]
+    if deep is not None:
+        fast = classify_items(LocalClassifier(trained.artefact), validation)
+        strong_items = [item for item in validation if not item.weak]
+        strong_fast = [v for item, v in zip(validation, fast, strict=True) if not item.weak]
+        lines += _deep_section(deep, strong_items, strong_fast, [v for _, v in strong])
     for name, items in fixtures.items():
         fixture_verdicts = classify_items(classifier, items)
         lines += [
