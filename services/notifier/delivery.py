@@ -29,6 +29,8 @@ class Job:
     actions: tuple[Action, ...]
     # What the channel called the pages this job settles (Slack ``channel:ts``), if any.
     references: tuple[str, ...] = ()
+    # A digest of held pages: its idempotency key (the e-mail's Message-ID derives from it).
+    digest: str | None = None
 
     @property
     def action(self) -> Action:

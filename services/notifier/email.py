@@ -49,10 +49,13 @@ def message(action: Action, style: Style, *, sender: str) -> EmailMessage:
     return mail
 
 
-def digest(actions: Sequence[Action], style: Style, *, sender: str) -> EmailMessage:
-    """One message for many cases to the same receiver; the most severe first."""
+def digest(
+    actions: Sequence[Action], style: Style, *, sender: str, key: str | None = None
+) -> EmailMessage:
+    """One message for many cases to the same receiver; the most severe first. ``key`` is
+    the digest's idempotency key, if it has one (held pages: receiver and window)."""
     ordered = sorted(actions, key=lambda a: (-a.severity.rank, a.case_opened_at, a.action_id))
-    key = "digest:" + ",".join(sorted(a.action_id for a in actions))
+    key = key or "digest:" + ",".join(sorted(a.action_id for a in actions))
     to = recipients(ordered[0].receiver.target)
     mail = _envelope(style.digest("digest_subject.txt.j2", ordered), key=key, sender=sender, to=to)
     mail["Date"] = format_datetime(max(a.occurred_at for a in actions))

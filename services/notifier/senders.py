@@ -123,8 +123,8 @@ class SmtpSender:
 
     async def send(self, job: Job, now: datetime) -> Attempt:
         s = self._settings
-        if len(job.actions) > 1:
-            mail = email.digest(job.actions, self._style, sender=s.email_from)
+        if len(job.actions) > 1 or job.digest is not None:
+            mail = email.digest(job.actions, self._style, sender=s.email_from, key=job.digest)
         else:
             mail = email.message(job.action, self._style, sender=s.email_from)
         if not email.recipients(job.action.receiver.target):

@@ -51,6 +51,18 @@ class NotifierSettings(CommonSettings):
     email_digest_threshold: int = Field(
         default=5, ge=0, description="This many e-mails to one receiver in a batch: one digest."
     )
+    email_digest_window_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description=(
+            "Once a receiver had the threshold's number of e-mail pages within this many"
+            " seconds, its further non-critical pages wait this long for one digest (0: never)."
+        ),
+    )
+    email_digest_poll_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often held e-mail pages are looked at."
+    )
 
     # Rate limits and circuit breakers, per receiver
     receiver_rate_per_s: float = Field(

@@ -7,7 +7,8 @@ a new action for it (its own idempotency key) on the same topic. A redelivered a
 re-emits the same outputs without sending; an action whose send was interrupted is sent
 again only if its channel makes a resend harmless, otherwise it is reported in doubt.
 A Slack acknowledgement or resolution is sent with the pages recorded for its case and
-receiver, which it updates in place.
+receiver, which it updates in place. In a storm, non-critical e-mail pages are held
+(``held_mail``) and sent later in one digest per receiver and window (``digest_flush``).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 
-from services.notifier import report_mail, slack, store
+from services.notifier import held_mail, report_mail, slack, store, storm
 from services.notifier.delivery import Deliverer, Job, Report, Sender, Sleep
+from services.notifier.digest_flush import DigestFlusher
 from services.notifier.http1 import Http1Client
 from services.notifier.limits import Limits
 from services.notifier.metrics import NotifierMetrics
@@ -87,6 +90,8 @@ class NotifierComponent(StageComponent[Action]):
         self._deliverer: Deliverer | None = None
         self._metrics: NotifierMetrics | None = None
         self._ledger: store.Ledger | None = None
+        self._flusher: DigestFlusher | None = None
+        self._holding = asyncio.Lock()  # on SQLite, in place of PostgreSQL's advisory locks
 
     async def prepare(self, runtime: Runtime) -> None:
         s = self._settings
@@ -139,8 +144,35 @@ class NotifierComponent(StageComponent[Action]):
     async def start(self, runtime: Runtime) -> None:
         await super().start(runtime)
         await runtime.bus.ensure_topics([self.source])  # fallbacks are published there
+        if self._digests_across_batches():
+            assert self._deliverer is not None and self._metrics is not None
+            s = self._settings
+            self._flusher = DigestFlusher(
+                runtime.engine,
+                runtime.bus,
+                deliverer=self._deliverer,
+                sender=self._senders[Channel.EMAIL.value],
+                emit=self._outputs,
+                source=self.source,
+                clock=runtime.clock,
+                metrics=self._metrics,
+                lock=self._holding,
+                # Longer than any send of a digest can last: retries, their waits, a margin.
+                lease=timedelta(
+                    seconds=s.delivery_attempts * (s.delivery_timeout_s + s.delivery_max_wait_s)
+                    + 60
+                ),
+                poll_s=s.email_digest_poll_s,
+            )
+            await self._flusher.start()
+
+    def _digests_across_batches(self) -> bool:
+        s = self._settings
+        return s.email_digest_window_s > 0 and s.email_digest_threshold > 1
 
     async def close(self) -> None:
+        if self._flusher is not None:
+            await self._flusher.stop()
         if self._ledger is not None:
             await self._ledger.close()
         if self._client is not None:
@@ -152,7 +184,10 @@ class NotifierComponent(StageComponent[Action]):
         assert self._runtime is not None and self._deliverer is not None and self._metrics
         assert self._ledger is not None
         runtime = self._runtime
-        actions = {item.event.action_id: item.event for item in batch}
+        held = await self._hold(batch)
+        actions = {
+            item.event.action_id: item.event for item in batch if item.event.action_id not in held
+        }
         claims = await self._ledger.claim(
             list(actions.values()), runtime.clock(), resendable=self._resendable
         )
@@ -194,9 +229,37 @@ class NotifierComponent(StageComponent[Action]):
         await self._ledger.finish(writes, runtime.clock())
         messages: list[Message] = []
         for item in batch:
+            if item.event.action_id in held:
+                continue  # its result is published with its digest
             outcome = finished[item.event.action_id]
             messages.extend(self._outputs(item, outcome))
         return messages
+
+    async def _hold(self, batch: Sequence[Decoded[Action]]) -> set[str]:
+        """Record the batch's non-critical e-mail pages; the ids of those held for a digest."""
+        if not self._digests_across_batches():
+            return set()
+        assert self._runtime is not None
+        s = self._settings
+        pages = [
+            item
+            for item in batch
+            if storm.digestible(item.event, report_route=report_mail.REPORT_ROUTE)
+        ]
+        if not pages:
+            return set()
+        window = timedelta(seconds=s.email_digest_window_s)
+        now = self._runtime.clock()
+        return await held_mail.hold(
+            self._runtime.engine,
+            pages,
+            lambda actions, storms: storm.decide(
+                actions, storms, now=now, threshold=s.email_digest_threshold, window=window
+            ),
+            now,
+            lookback=window,
+            lock=self._holding,
+        )
 
     def _resendable(self, action: Action) -> bool:
         return self._senders[action.receiver.channel.value].idempotent(action)

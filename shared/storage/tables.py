@@ -379,3 +379,33 @@ console_sessions = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
+
+# Written by the notifier: the non-critical e-mail pages of each receiver, sent at once
+# (``held`` false, counted toward the storm threshold) or held for the receiver's digest.
+# A held row keeps the action to send, the window it joined (``window_start``), when that
+# window ends (``due_at``) and where the action came from (for the DLQ). A flush claims a
+# receiver's due rows for a lease (``claimed_until``), sends one digest whose idempotency key
+# is the receiver and the window's start, and marks the rows ``sent_at``.
+email_digests = Table(
+    "email_digests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("action_id", String(512), nullable=False, unique=True),
+    Column("receiver", String(128), nullable=False),
+    Column("held", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("window_start", UTCDateTime),
+    Column("due_at", UTCDateTime),
+    Column("action", Text),
+    Column("source_partition", Integer),
+    Column("source_offset", BigInteger),
+    Column("claimed_until", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Index("ix_email_digests_receiver_created_at", "receiver", "created_at"),
+    Index(
+        "ix_email_digests_pending",
+        "due_at",
+        postgresql_where=text("held AND sent_at IS NULL"),
+        sqlite_where=text("held AND sent_at IS NULL"),
+    ),
+)
