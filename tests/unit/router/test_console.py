@@ -322,3 +322,19 @@ async def test_no_reply_where_vigie_has_no_adapter(
 
     assert response.status_code == 409
     assert "cannot reply on generic" in response.text
+
+
+async def test_the_console_links_the_reports_which_open_with_the_session(
+    client: httpx.AsyncClient, router: Router
+) -> None:
+    await add_user(router.runtime.engine, "vic", Role.VIEWER)
+    await login(client, "vic")
+
+    inbox = (await client.get("/console/?lang=en")).text
+    links = re.findall(r'href="(/api/v1/reports\?[^"]+)"', inbox)
+    report = await client.get(links[0].replace("&amp;", "&"))
+
+    assert len(links) == 2  # last week, last month
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("text/html")
+    assert "<svg" in report.text
