@@ -64,12 +64,13 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 class Connection:
-    def __init__(self) -> None:
+    def __init__(self, port: int = PORT) -> None:
+        self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", PORT)
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
 
     async def send(self, payload: bytes) -> tuple[int, float]:
         assert self.reader is not None and self.writer is not None
@@ -83,14 +84,16 @@ class Connection:
             self.writer.close()
 
 
-async def closed_loop(payloads: list[bytes], connections: int) -> dict[str, Any]:
+async def closed_loop(
+    payloads: list[bytes], connections: int, *, port: int = PORT
+) -> dict[str, Any]:
     queue = list(reversed(payloads))
     latencies: list[float] = []
     failures = 0
 
     async def worker() -> None:
         nonlocal failures
-        conn = Connection()
+        conn = Connection(port)
         await conn.open()
         try:
             while queue:
@@ -106,7 +109,9 @@ async def closed_loop(payloads: list[bytes], connections: int) -> dict[str, Any]
     return summary(latencies, failures, elapsed)
 
 
-async def open_loop(payloads: list[bytes], rate: float, connections: int) -> dict[str, Any]:
+async def open_loop(
+    payloads: list[bytes], rate: float, connections: int, *, port: int = PORT
+) -> dict[str, Any]:
     """Each connection sends on a fixed schedule; a late answer delays its next send, and
     that lateness counts in the latency (measured from the scheduled time)."""
     latencies: list[float] = []
@@ -116,7 +121,7 @@ async def open_loop(payloads: list[bytes], rate: float, connections: int) -> dic
 
     async def worker(items: list[bytes], offset: float, start: float) -> None:
         nonlocal failures
-        conn = Connection()
+        conn = Connection(port)
         await conn.open()
         try:
             for n, payload in enumerate(items):

@@ -1,12 +1,14 @@
 """comments.classified -> policy -> cases, chains, actions -> outbox.
 
-For each comment, in one transaction: the decisions of the policy (with the open cases and
-the active silences that inhibit and mute), the case each decision goes to, the case's
-chain timer (its first step fired at once when due) and digest timer, or, for a case a
+For each comment, in the transaction of its batch: the decisions of the policy (with the
+open cases and the active silences that inhibit and mute), the case each decision goes to,
+the case's chain timer (its first step fired at once when due) and digest timer, or, for a case a
 silence mutes, a timer for the silence's end; the answer-due timer of a queued question; and
 the actions the route asks for: ``auto`` ones emitted, ``requires_approval`` ones kept
 pending on the case. Every event is written to the outbox in that transaction; the component
-publishes it right after, and the timer loop publishes whatever a crash left behind.
+publishes it right after, and the timer loop publishes whatever a crash left behind. A batch
+whose transaction meets a case another replica opened meanwhile is routed again comment by
+comment, one transaction each.
 """
 
 from __future__ import annotations
@@ -290,6 +292,31 @@ class _Routing:
         return await store.stage_events(self.conn, events, now=self.now)
 
 
+def _decisions(paging: Paging, item: ClassifiedComment, context: Context) -> list[RouteDecision]:
+    return [
+        d
+        for d in decide(
+            paging.policy, item, open_cases=context.open_cases, silences=context.silences
+        )
+        if d.open_case or d.actions
+    ]
+
+
+async def _apply(
+    conn: AsyncConnection,
+    item: ClassifiedComment,
+    decisions: list[RouteDecision],
+    paging: Paging,
+    metrics: RouterMetrics,
+    now: datetime,
+) -> tuple[list[Message], list[OpenCase]]:
+    routing = _Routing(conn, item, paging, metrics, now)
+    messages: list[Message] = []
+    for decision in decisions:
+        messages += await routing.apply(decision)
+    return messages, routing.opened
+
+
 async def route_comment(
     runtime: Runtime,
     paging: Paging,
@@ -300,29 +327,47 @@ async def route_comment(
 ) -> list[Message]:
     """Route one comment; the events it staged in the outbox (committed) are returned."""
     context = context or await load_context(runtime.engine, now=runtime.clock())
-    decisions = [
-        d
-        for d in decide(
-            paging.policy, item, open_cases=context.open_cases, silences=context.silences
-        )
-        if d.open_case or d.actions
-    ]
+    decisions = _decisions(paging, item, context)
     if not decisions:
         return []
     for attempt in range(3):
         try:
             async with runtime.engine.begin() as conn:
-                routing = _Routing(conn, item, paging, metrics, runtime.clock())
-                messages: list[Message] = []
-                for decision in decisions:
-                    messages += await routing.apply(decision)
-            context.open_cases.extend(routing.opened)
+                messages, opened = await _apply(
+                    conn, item, decisions, paging, metrics, runtime.clock()
+                )
+            context.open_cases.extend(opened)
             return messages
         except IntegrityError:
             # Another replica opened the group's case between our read and our insert:
             # the next attempt finds it and joins it.
             log.info("case opened concurrently, retrying (attempt %d)", attempt + 1)
     raise RuntimeError("could not place the comment in a case after 3 attempts")
+
+
+async def _route_together(
+    runtime: Runtime,
+    paging: Paging,
+    batch: Sequence[ClassifiedComment],
+    metrics: RouterMetrics,
+    context: Context,
+) -> list[Message]:
+    """Route a batch in one transaction: one commit (one WAL flush) for the whole batch.
+
+    Each comment is decided against the cases the earlier ones opened, as one at a time
+    would; nothing of the batch is kept should any part of it fail.
+    """
+    working = Context(list(context.open_cases), context.silences)
+    out: list[Message] = []
+    async with runtime.engine.begin() as conn:
+        for item in batch:
+            decisions = _decisions(paging, item, working)
+            if not decisions:
+                continue
+            messages, opened = await _apply(conn, item, decisions, paging, metrics, runtime.clock())
+            working.open_cases.extend(opened)
+            out += messages
+    return out
 
 
 async def route_batch(
@@ -332,6 +377,14 @@ async def route_batch(
     metrics: RouterMetrics,
 ) -> list[Message]:
     context = await load_context(runtime.engine, now=runtime.clock())
+    if len(batch) > 1:
+        try:
+            return await _route_together(runtime, paging, batch, metrics, context)
+        except IntegrityError:
+            # Another replica opened one of these cases meanwhile: route comment by comment,
+            # each retrying on its own, on a fresh view of the open cases.
+            log.info("case opened concurrently; routing the batch comment by comment")
+            context = await load_context(runtime.engine, now=runtime.clock())
     out: list[Message] = []
     for item in batch:
         out.extend(await route_comment(runtime, paging, item, metrics, context=context))
