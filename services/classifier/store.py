@@ -18,7 +18,7 @@ from shared.storage.tables import (
     classifier_shadow_verdicts,
     comments,
 )
-from shared.storage.writes import insert_ignore, insert_ignore_many
+from shared.storage.writes import insert_ignore_many
 
 JUDGED_KINDS = (CommentKind.CREATED.value, CommentKind.EDITED.value)
 
@@ -64,23 +64,23 @@ def _comment_columns(c: Comment) -> dict[str, Any]:
 
 
 async def record(engine: AsyncEngine, items: list[ClassifiedComment], now: datetime) -> None:
+    """Store a batch's comments and verdicts: two multi-row statements, not two per comment
+    (the per-row inserts were half of the classifier's time under load)."""
+    verdicts = [
+        {
+            "event_id": str(item.event_id),
+            "platform": item.comment.platform,
+            "comment_id": item.comment.comment_id,
+            "revision": item.comment.revision,
+            "kind": item.comment.kind.value,
+            "classified_at": now,
+            **_verdict_columns(item.classification),
+        }
+        for item in items
+    ]
     async with engine.begin() as conn:
-        for item in items:
-            c = item.comment
-            await insert_ignore(conn, comments, _comment_columns(c))
-            await insert_ignore(
-                conn,
-                classifications,
-                {
-                    "event_id": str(item.event_id),
-                    "platform": c.platform,
-                    "comment_id": c.comment_id,
-                    "revision": c.revision,
-                    "kind": c.kind.value,
-                    "classified_at": now,
-                    **_verdict_columns(item.classification),
-                },
-            )
+        await insert_ignore_many(conn, comments, [_comment_columns(i.comment) for i in items])
+        await insert_ignore_many(conn, classifications, verdicts)
 
 
 async def record_shadow(engine: AsyncEngine, rows: list[ShadowVerdict], now: datetime) -> None:
