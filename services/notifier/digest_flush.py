@@ -30,6 +30,7 @@ from services.notifier.storm import digest_key
 from shared.bus import Bus, Message, Record
 from shared.events import Action
 from shared.logs import trace
+from shared.periodic import Periodic
 from shared.runtime import Clock
 from shared.stage import Decoded, is_recoverable
 
@@ -65,9 +66,7 @@ class DigestFlusher:
         self._metrics = metrics
         self._lock = lock
         self._lease = lease
-        self._poll_s = poll_s
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("notifier:digests", self.tick, poll_s)
 
     async def tick(self, now: datetime | None = None) -> int:
         """Send every digest due at ``now`` (default: the clock's time); how many pages."""
@@ -156,25 +155,10 @@ class DigestFlusher:
         return Decoded(record, action)
 
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._loop.running()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notifier:digests")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, 15.0)
-            except TimeoutError:
-                self._task.cancel()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:
-                level = logging.WARNING if is_recoverable(exc) else logging.ERROR
-                log.log(level, "digest tick failed: %s", type(exc).__name__, exc_info=exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._poll_s)
+        await self._loop.stop()

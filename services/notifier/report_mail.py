@@ -10,18 +10,17 @@ key, over the same SMTP settings as every other e-mail.
 from __future__ import annotations
 
 import hashlib
-import ssl
 from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.notifier.attempt import Attempt, permanent
 from services.notifier.delivery import Job, Sender, plan
 from services.notifier.email import recipients
+from services.notifier.senders import SmtpRelay
 from services.notifier.settings import NotifierSettings
 from shared.events import Action, ActionKind, Channel
 
@@ -73,9 +72,7 @@ class ReportMailSender:
     def __init__(self, settings: NotifierSettings, inner: Sender) -> None:
         self._settings = settings
         self._inner = inner
-        self._tls: ssl.SSLContext | None = None
-        if settings.smtp_ca_file is not None:
-            self._tls = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
+        self._relay = SmtpRelay(settings)
 
     def idempotent(self, action: Action) -> bool:
         return False if is_report(action) else self._inner.idempotent(action)
@@ -93,35 +90,7 @@ class ReportMailSender:
             mail = message(job.action, sender=s.email_from)
         except ValueError as exc:
             return permanent(str(exc))
-        try:
-            await aiosmtplib.send(
-                mail,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                start_tls=s.smtp_starttls and not s.smtp_implicit_tls,
-                use_tls=s.smtp_implicit_tls,
-                tls_context=self._tls,
-                timeout=s.delivery_timeout_s,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = sorted({r.code for r in exc.recipients})
-            return Attempt(
-                ok=False,
-                error=f"SMTP recipients refused {codes}",
-                recoverable=all(400 <= c < 500 for c in codes),
-            )
-        except aiosmtplib.SMTPResponseException as exc:
-            return Attempt(
-                ok=False,
-                status=exc.code,
-                error=f"SMTP {exc.code}",
-                recoverable=400 <= exc.code < 500,
-            )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            return Attempt(ok=False, error=type(exc).__name__, recoverable=True)
-        return Attempt(ok=True, status=250, reference=str(mail["Message-ID"]))
+        return await self._relay.deliver(mail)
 
 
 def with_reports(senders: dict[str, Sender], settings: NotifierSettings) -> dict[str, Sender]:

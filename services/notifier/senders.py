@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from email.message import EmailMessage
 
 import aiosmtplib
 import httpx
@@ -107,28 +108,17 @@ class HttpSender:
         return last
 
 
-class SmtpSender:
-    def __init__(self, settings: NotifierSettings, style: Style) -> None:
+class SmtpRelay:
+    """The configured SMTP server: sends one message and says how it went."""
+
+    def __init__(self, settings: NotifierSettings) -> None:
         self._settings = settings
-        self._style = style
         self._tls: ssl.SSLContext | None = None
         if settings.smtp_ca_file is not None:
             self._tls = ssl.create_default_context(cafile=str(settings.smtp_ca_file))
 
-    def idempotent(self, action: Action) -> bool:
-        return False
-
-    def key(self, action: Action) -> str:
-        return f"email:{action.receiver.name}"
-
-    async def send(self, job: Job, now: datetime) -> Attempt:
+    async def deliver(self, mail: EmailMessage) -> Attempt:
         s = self._settings
-        if len(job.actions) > 1 or job.digest is not None:
-            mail = email.digest(job.actions, self._style, sender=s.email_from, key=job.digest)
-        else:
-            mail = email.message(job.action, self._style, sender=s.email_from)
-        if not email.recipients(job.action.receiver.target):
-            return permanent("the receiver has no e-mail address")
         try:
             await aiosmtplib.send(
                 mail,
@@ -158,6 +148,29 @@ class SmtpSender:
         except (aiosmtplib.SMTPException, OSError) as exc:
             return Attempt(ok=False, error=type(exc).__name__, recoverable=True)
         return Attempt(ok=True, status=250, reference=str(mail["Message-ID"]))
+
+
+class SmtpSender:
+    def __init__(self, settings: NotifierSettings, style: Style) -> None:
+        self._settings = settings
+        self._style = style
+        self._relay = SmtpRelay(settings)
+
+    def idempotent(self, action: Action) -> bool:
+        return False
+
+    def key(self, action: Action) -> str:
+        return f"email:{action.receiver.name}"
+
+    async def send(self, job: Job, now: datetime) -> Attempt:
+        s = self._settings
+        if len(job.actions) > 1 or job.digest is not None:
+            mail = email.digest(job.actions, self._style, sender=s.email_from, key=job.digest)
+        else:
+            mail = email.message(job.action, self._style, sender=s.email_from)
+        if not email.recipients(job.action.receiver.target):
+            return permanent("the receiver has no e-mail address")
+        return await self._relay.deliver(mail)
 
 
 def build_senders(

@@ -7,8 +7,6 @@ tests call it directly with the time they choose. Any number of replicas may run
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +17,7 @@ from services.router.metrics import RouterMetrics, sla_breach
 from services.router.outbox import Publisher
 from services.router.reports.scheduled import ScheduledReports
 from services.router.timers import Paging, advance, claim_due, set_due
+from shared.periodic import Periodic
 from shared.runtime import Clock
 from shared.stage import is_recoverable
 
@@ -53,11 +52,9 @@ class TimerLoop:
         self._paging = paging
         self._clock = clock
         self._metrics = metrics
-        self._poll_s = poll_s
+        self._loop = Periodic("router:timers", self.tick, poll_s)
         self._batch_size = batch_size
         self._reports = reports
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def tick(self, now: datetime | None = None) -> Tick:
         """Fire what is due at ``now`` (default: the clock's time), then publish."""
@@ -93,25 +90,10 @@ class TimerLoop:
             await set_due(conn, timer_id, now + RETRY_BROKEN, now)
 
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._loop.running()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="router:timers")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, 15.0)
-            except TimeoutError:
-                self._task.cancel()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:
-                level = logging.WARNING if is_recoverable(exc) else logging.ERROR
-                log.log(level, "timer tick failed: %s", type(exc).__name__, exc_info=exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._poll_s)
+        await self._loop.stop()
