@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import uvicorn
 import yaml
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.classifier import store as classifier_store
@@ -28,15 +27,10 @@ from services.router.access.hashing import hash_password
 from services.router.access.roles import Role
 from services.router.component import RouterComponent
 from services.router.settings import RouterSettings
-from shared.bus.kafka import KafkaBus, topic_partitions
+from shared.bus.kafka import KafkaBus
 from shared.codec import to_message
 from shared.events import (
-    Author,
-    Classification,
     ClassifiedComment,
-    Comment,
-    Label,
-    Severity,
     derive_id,
 )
 from shared.runtime import utc_now
@@ -44,6 +38,8 @@ from shared.service import standalone_app
 from shared.storage.engine import create_engine
 from shared.topics import COMMENTS_CLASSIFIED
 from tests.databases import create_database, drop_database
+from tests.e2e.test_pipeline import skip_backlog
+from tests.unit import factories as f
 
 pytestmark = pytest.mark.e2e
 
@@ -101,26 +97,8 @@ async def own_database() -> AsyncIterator[str]:
     await drop_database(server, url)
 
 
-class ConsoleTestRouter(RouterComponent):
-    group = f"vigie-router-console-e2e-{uuid.uuid4().hex[:8]}"
-
-
-async def skip_backlog(bootstrap: str, group: str) -> None:
-    """Start the (new) group at the end of its topic on this shared broker: the test's case,
-    not what earlier runs left, is what the inbox shows."""
-    existing = await topic_partitions(bootstrap, (COMMENTS_CLASSIFIED,))
-    partitions = [TopicPartition(t, p) for t, numbers in existing.items() for p in numbers]
-    if not partitions:
-        return
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.commit(dict((await consumer.end_offsets(partitions)).items()))
-    finally:
-        await consumer.stop()
+# Consumer groups of its own: another router on this shared broker takes none of its records.
+GROUP_PREFIX = f"console-e2e-{uuid.uuid4().hex[:8]}-"
 
 
 @pytest.fixture
@@ -134,10 +112,11 @@ async def router(own_database: str, kafka_bootstrap: str, tmp_path: Path) -> Asy
         policy_file=policy_file,
         console_insecure_cookies=True,  # plain HTTP on the loopback
         timer_poll_s=0.5,
+        kafka_group_prefix=GROUP_PREFIX,
     )
-    await skip_backlog(kafka_bootstrap, ConsoleTestRouter.group)
+    await skip_backlog(kafka_bootstrap, GROUP_PREFIX)
     app = standalone_app(
-        settings, ConsoleTestRouter(settings), title="router", description="console e2e"
+        settings, RouterComponent(settings), title="router", description="console e2e"
     )
     port = free_port()
     server = uvicorn.Server(
@@ -169,38 +148,14 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 def crisis_comment(run: str) -> ClassifiedComment:
-    now = utc_now()
-    comment_id = f"console-e2e-{run}"
-    comment = Comment(
-        event_id=derive_id("comment", "generic", comment_id, "0"),
-        trace_id=f"trace-{run}",
-        occurred_at=now,
-        platform="generic",
-        source="e2e",
-        comment_id=comment_id,
+    item = f.comment(
+        f"console-e2e-{run}",
         text="I can't go on anymore",
-        author=Author(id=f"author-{run}"),
-        post_id="p-1",
-        thread_id=comment_id,
-        received_at=now,
-        delivery_id=f"d-{run}",
+        source="e2e",
+        author_id=f"author-{run}",
+        at=utc_now(),
     )
-    verdict = Classification(
-        labels=(Label.SENSITIVE,),
-        categories=("suicide",),
-        severity=Severity.CRITICAL,
-        scores={Label.SENSITIVE: 0.98},
-        lang="en",
-        rationale="explicit statement of despair",
-        model_version="e2e",
-    )
-    return ClassifiedComment(
-        event_id=derive_id("classified", comment.ref.key, "e2e"),
-        trace_id=comment.trace_id,
-        occurred_at=now,
-        comment=comment,
-        classification=verdict,
-    )
+    return f.sensitive(item)
 
 
 async def publish(bootstrap: str, item: ClassifiedComment, database_url: str) -> None:

@@ -27,12 +27,7 @@ from shared.bus.kafka import KafkaBus
 from shared.codec import to_message
 from shared.events import (
     Action,
-    Author,
-    Classification,
     ClassifiedComment,
-    Comment,
-    Label,
-    Severity,
     derive_id,
 )
 from shared.runtime import Runtime, utc_now
@@ -40,6 +35,7 @@ from shared.stage import Decoded
 from shared.storage.engine import create_engine
 from shared.topics import ACTIONS, COMMENTS_CLASSIFIED
 from tests.databases import asyncpg_dsn, create_database, drop_database
+from tests.unit import factories as f
 from vigie.stack import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -87,38 +83,10 @@ def policy_file(tmp_path: Path) -> Path:
 
 
 def crisis_comment(run: str) -> ClassifiedComment:
-    now = utc_now()
-    comment_id = f"chain-it-{run}"
-    comment = Comment(
-        event_id=derive_id("comment", "generic", comment_id, "0"),
-        trace_id=f"trace-{run}",
-        occurred_at=now,
-        platform="generic",
-        source="it",
-        comment_id=comment_id,
-        text="-",
-        author=Author(id=f"author-{run}"),
-        post_id="p-1",
-        thread_id=comment_id,
-        received_at=now,
-        delivery_id=f"d-{run}",
+    item = f.comment(
+        f"chain-it-{run}", text="-", source="it", author_id=f"author-{run}", at=utc_now()
     )
-    verdict = Classification(
-        labels=(Label.SENSITIVE,),
-        categories=("suicide",),
-        severity=Severity.CRITICAL,
-        scores={Label.SENSITIVE: 0.99},
-        lang="en",
-        rationale="test",
-        model_version="it",
-    )
-    return ClassifiedComment(
-        event_id=derive_id("classified", comment.ref.key, "it"),
-        trace_id=comment.trace_id,
-        occurred_at=now,
-        comment=comment,
-        classification=verdict,
-    )
+    return f.sensitive(item)
 
 
 def case_of(item: ClassifiedComment) -> str:

@@ -48,11 +48,12 @@ def comment(
     url: str | None = None,
     lang: str | None = None,
     trace_id: str = TRACE,
+    at: datetime = NOW,
 ) -> Comment:
     return Comment(
         event_id=derive_id("comment", platform, comment_id, str(revision)),
         trace_id=trace_id,
-        occurred_at=NOW,
+        occurred_at=at,
         platform=platform,
         source=source,
         comment_id=comment_id,
@@ -62,7 +63,7 @@ def comment(
         post_id=post_id,
         parent_id=parent_id,
         thread_id=thread_id or parent_id or comment_id,
-        received_at=NOW,
+        received_at=at,
         url=url,
         lang=lang,
         delivery_id=f"d-{comment_id}",
