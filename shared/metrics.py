@@ -183,7 +183,35 @@ class BacklogGauges:
         return once_per_registry(registry, "backlog", lambda: cls(registry))
 
 
-class Backlog:
+class ScrapedRead:
+    """Values read from the broker or the database when /metrics is scraped, at most once
+    every ``max_age_s`` (never per record). A source that does not answer within
+    ``timeout_s`` leaves the last values and a warning naming ``what``."""
+
+    def __init__(
+        self, what: str, *, max_age_s: float, timeout_s: float, monotonic: Callable[[], float]
+    ) -> None:
+        self._what = what
+        self._max_age_s = max_age_s
+        self._timeout_s = timeout_s
+        self._monotonic = monotonic
+        self._read_at: float | None = None
+
+    async def refresh(self) -> None:
+        now = self._monotonic()
+        if self._read_at is not None and now - self._read_at < self._max_age_s:
+            return
+        self._read_at = now
+        try:
+            await asyncio.wait_for(self.read(), self._timeout_s)
+        except Exception as exc:  # a scrape must answer even when the source does not
+            log.warning("%s not read: %s", self._what, type(exc).__name__)
+
+    async def read(self) -> None:
+        raise NotImplementedError
+
+
+class Backlog(ScrapedRead):
     """One stage's consumer lag and DLQ depth, read from the broker when scraped, at most
     once every ``max_age_s`` (never per record). A broker that does not answer within
     ``timeout_s`` leaves the last values and a warning."""
@@ -199,25 +227,17 @@ class Backlog:
         timeout_s: float = 3.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(
+            f"consumer lag of {group}",
+            max_age_s=max_age_s,
+            timeout_s=timeout_s,
+            monotonic=monotonic,
+        )
         self._gauges = gauges
         self._consumer = consumer
         self._group = group
         self._dlq_topics = tuple(dlq_topics)
-        self._max_age_s = max_age_s
-        self._timeout_s = timeout_s
-        self._monotonic = monotonic
-        self._read_at: float | None = None
         self._partitions: set[tuple[str, int]] = set()
-
-    async def refresh(self) -> None:
-        now = self._monotonic()
-        if self._read_at is not None and now - self._read_at < self._max_age_s:
-            return
-        self._read_at = now
-        try:
-            await asyncio.wait_for(self.read(), self._timeout_s)
-        except Exception as exc:  # a scrape must answer even when the broker does not
-            log.warning("consumer lag of %s not read: %s", self._group, type(exc).__name__)
 
     async def read(self) -> None:
         """Read the broker now and set the gauges."""

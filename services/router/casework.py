@@ -83,6 +83,23 @@ async def _lock(conn: AsyncConnection, case_id: str) -> Any:
     return row
 
 
+async def pending_action(conn: AsyncConnection, case_id: str, action_id: str) -> Any:
+    """The case's action that waits for approval, locked; NotFound, or InvalidTransition
+    when it was already decided."""
+    pending = (
+        await conn.execute(
+            select(case_actions)
+            .where(case_actions.c.action_id == action_id, case_actions.c.case_id == case_id)
+            .with_for_update()
+        )
+    ).first()
+    if pending is None:
+        raise NotFound(f"no action {action_id!r} on case {case_id}")
+    if pending.status != store.PENDING:
+        raise InvalidTransition(f"the action is {pending.status}, not waiting for approval")
+    return pending
+
+
 async def paged_receivers(conn: AsyncConnection, case: CaseView) -> list[Receiver]:
     """The receivers paged in the case's current round, in the order first paged."""
     rows = (
@@ -292,17 +309,7 @@ async def approve(
 ) -> tuple[Action, list[Message]]:
     """Send an action that waited for approval, exactly as it was decided."""
     row = await _lock(conn, case_id)
-    pending = (
-        await conn.execute(
-            select(case_actions)
-            .where(case_actions.c.action_id == action_id, case_actions.c.case_id == case_id)
-            .with_for_update()
-        )
-    ).first()
-    if pending is None:
-        raise NotFound(f"no action {action_id!r} on case {case_id}")
-    if pending.status != store.PENDING:
-        raise InvalidTransition(f"the action is {pending.status}, not waiting for approval")
+    pending = await pending_action(conn, case_id, action_id)
     action = Action.model_validate(pending.payload)
     await conn.execute(
         update(case_actions)

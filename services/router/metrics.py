@@ -10,7 +10,6 @@ replica reports the same value (dashboards take the max).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter as Tally
@@ -29,7 +28,7 @@ from services.router.casework import FirstAck
 from services.router.policy.schema import ChainConfig
 from services.router.timers import CHAIN, Paging
 from shared.events import CaseStatus, Severity
-from shared.metrics import age_seconds
+from shared.metrics import ScrapedRead, age_seconds
 from shared.runtime import Clock
 from shared.storage.tables import case_timers, cases
 
@@ -220,7 +219,7 @@ async def sla_breach(
     return (case.severity, ACKNOWLEDGE) if breached else None
 
 
-class CaseGauges:
+class CaseGauges(ScrapedRead):
     """Open and overdue cases, counted from the database when scraped, at most once every
     ``max_age_s``. A database that does not answer within ``timeout_s`` leaves the last
     values and a warning."""
@@ -236,24 +235,13 @@ class CaseGauges:
         timeout_s: float = 3.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(
+            "case gauges", max_age_s=max_age_s, timeout_s=timeout_s, monotonic=monotonic
+        )
         self._metrics = metrics
-        self._timeout_s = timeout_s
         self._engine = engine
         self._paging = paging
         self._clock = clock
-        self._max_age_s = max_age_s
-        self._monotonic = monotonic
-        self._read_at: float | None = None
-
-    async def refresh(self) -> None:
-        now = self._monotonic()
-        if self._read_at is not None and now - self._read_at < self._max_age_s:
-            return
-        self._read_at = now
-        try:
-            await asyncio.wait_for(self.read(), self._timeout_s)
-        except Exception as exc:  # a scrape must answer even when the database does not
-            log.warning("case gauges not read: %s", type(exc).__name__)
 
     async def read(self) -> None:
         """Count now and set the gauges."""

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.notifier.capabilities import supports
 from services.router import store
 from services.router.actions import CaseView, on_comment, platform_receiver
-from services.router.casework import NotFound
-from services.router.lifecycle import InvalidTransition
+from services.router.casework import NotFound, pending_action
 from services.router.policy.config import Policy
 from services.router.policy.decide import PlannedAction
 from services.router.policy.replies import render
@@ -46,17 +45,7 @@ async def reject(
     row = await store.case_row(conn, case_id, lock=True)
     if row is None:
         raise NotFound(f"no case {case_id}")
-    pending = (
-        await conn.execute(
-            select(case_actions)
-            .where(case_actions.c.action_id == action_id, case_actions.c.case_id == case_id)
-            .with_for_update()
-        )
-    ).first()
-    if pending is None:
-        raise NotFound(f"no action {action_id!r} on case {case_id}")
-    if pending.status != store.PENDING:
-        raise InvalidTransition(f"the action is {pending.status}, not waiting for approval")
+    pending = await pending_action(conn, case_id, action_id)
     await conn.execute(
         update(case_actions)
         .where(case_actions.c.action_id == action_id)
