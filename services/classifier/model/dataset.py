@@ -1,16 +1,20 @@
 """Labelled JSONL (the training-data shape) and the deterministic validation split.
 
 Each line: ``{"text": ..., "lang": ..., "labels": [...], "label_scope": [...]}``;
-``categories`` and other fields are optional. ``labels`` is a claim about the labels in
-``label_scope`` only (all four when the line has no scope); every other label is unknown.
+``categories``, ``source`` and other fields are optional. ``labels`` is a claim about the
+labels in ``label_scope`` only (all four when the line has no scope); every other label is
+unknown.
+
+An audit (``read_audit``) relabels a few validation items by hand, by their ``source`` and a
+digest of their text, without copying the text: ``audited`` joins it to the data it was made on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from services.classifier.lexicon import normalize
@@ -33,6 +37,7 @@ class Item:
     scope: frozenset[Label]
     categories: tuple[str, ...] = ()
     weak: bool = False
+    source: str = ""
 
     def truth(self, label: Label) -> bool | None:
         """True/False when the item is annotated for ``label``, None when it is not."""
@@ -83,6 +88,9 @@ def parse_line(line: str, where: str, *, weak: bool = False) -> Item:
     categories = record.get("categories", [])
     if not isinstance(categories, list):
         raise DatasetError(f"{where}: field 'categories' must be a list")
+    source = record.get("source", "")
+    if not isinstance(source, str):
+        raise DatasetError(f"{where}: field 'source' must be a string")
     return Item(
         text=text,
         lang=lang[:2].lower(),
@@ -90,14 +98,12 @@ def parse_line(line: str, where: str, *, weak: bool = False) -> Item:
         scope=frozenset(scope),
         categories=tuple(str(c) for c in categories),
         weak=weak or weak_labels,
+        source=source,
     )
 
 
-def read_jsonl(path: Path, *, weak: bool = False) -> Iterator[Item]:
-    """Items of ``path``, skipping blank lines; ``DatasetError`` on the first bad line.
-
-    ``weak``: every item of the file is a lower-precision extra (``train_weak.jsonl``).
-    """
+def _lines(path: Path) -> Iterator[tuple[str, str]]:
+    """``(where, line)`` for the non-blank lines of ``path``; ``DatasetError`` if unreadable."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -106,9 +112,91 @@ def read_jsonl(path: Path, *, weak: bool = False) -> Iterator[Item]:
         try:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield parse_line(line, f"{path}:{number}", weak=weak)
+                    yield f"{path}:{number}", line
         except UnicodeDecodeError:
             raise DatasetError(f"{path}: not UTF-8 text") from None
+
+
+def read_jsonl(path: Path, *, weak: bool = False) -> Iterator[Item]:
+    """Items of ``path``, skipping blank lines; ``DatasetError`` on the first bad line.
+
+    ``weak``: every item of the file is a lower-precision extra (``train_weak.jsonl``).
+    """
+    for where, line in _lines(path):
+        yield parse_line(line, where, weak=weak)
+
+
+def text_digest(text: str) -> str:
+    """What an audit record stores instead of the text: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """One item's labels checked by hand; ``original`` is what the data says."""
+
+    source: str
+    digest: str
+    labels: frozenset[Label]
+    original: frozenset[Label]
+    rules: tuple[str, ...] = ()  # the relabelling rules applied, empty when kept
+
+    @property
+    def changed(self) -> bool:
+        return self.labels != self.original
+
+
+def _audit_record(line: str, where: str) -> Audited:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise DatasetError(f"{where}: expected a JSON object")
+    for name in ("source", "text_sha256"):
+        if not isinstance(record.get(name), str) or not record[name]:
+            raise DatasetError(f"{where}: field '{name}' is missing or not a string")
+    labels, _ = _labels(record.get("labels"), where, "labels", allow_weak=False)
+    original, _ = _labels(record.get("labels_original"), where, "labels_original", allow_weak=False)
+    rules = record.get("rules", [])
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise DatasetError(f"{where}: field 'rules' must be a list of rule names")
+    if bool(rules) != (labels != original):
+        raise DatasetError(f"{where}: field 'rules' must name the rules of a changed label")
+    return Audited(
+        source=record["source"],
+        digest=record["text_sha256"],
+        labels=frozenset(labels),
+        original=frozenset(original),
+        rules=tuple(rules),
+    )
+
+
+def read_audit(path: Path) -> list[Audited]:
+    """The records of an audit file; ``DatasetError`` on the first bad line."""
+    return [_audit_record(line, where) for where, line in _lines(path)]
+
+
+def audited(items: Sequence[Item], audit: Sequence[Audited]) -> tuple[list[tuple[Item, Item]], int]:
+    """``(item, item relabelled)`` for the audited items of ``items``, and how many records
+    were not found.
+
+    A record matches an item with its source, the same text digest and the original labels
+    (inside the item's scope): an item whose data changed since the audit is left out.
+    """
+    by_source = {item.source: item for item in items if item.source}
+    out: list[tuple[Item, Item]] = []
+    for record in audit:
+        item = by_source.get(record.source)
+        if (
+            item is None
+            or text_digest(item.text) != record.digest
+            or item.labels != record.original
+            or not record.labels <= item.scope
+        ):
+            continue
+        out.append((item, replace(item, labels=record.labels)))
+    return out, len(audit) - len(out)
 
 
 def bucket(text: str, salt: str) -> int:

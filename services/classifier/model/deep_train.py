@@ -7,7 +7,8 @@
    A sentence vector is then the smooth-inverse-frequency average of its words' vectors, so
    run time needs numpy alone.
 3. Heads: one logistic head per deep label on the sentence vectors of the training split,
-   with the same ``label_scope`` masking as the fast path.
+   with the same ``label_scope`` masking and praise weights (``train.praise_weight``) as the
+   fast path.
 4. Stacking: on the calibration items the fast path is unsure of (the only ones the deep
    model will see), a two-feature logistic regression of the fast and deep logits, and the
    threshold with the best F1 there.
@@ -32,7 +33,7 @@ from services.classifier.model.dataset import Item
 from services.classifier.model.deep import MAX_CHARS, DeepModel, logit
 from services.classifier.model.features import WORDS
 from services.classifier.model.report import classify_items
-from services.classifier.model.train import SEED, Split, Trained
+from services.classifier.model.train import SEED, Split, Trained, praise_weight
 from shared.events import Classification, Label
 
 MIN_DOCS = 3
@@ -182,12 +183,15 @@ def train_deep(
     for k, label in enumerate(labels):
         rows = [i for i, it in enumerate(fitting) if _truth(it.labels, it.scope, label) is not None]
         y = np.asarray([label in fitting[i].labels for i in rows], dtype=np.int64)
+        weight = np.asarray(
+            [praise_weight(fitting[i]) if label is Label.PRAISE else 1.0 for i in rows]
+        )
         head = LogisticRegression(
             C=C_BY_LABEL.get(label, 1.0),
             class_weight="balanced",
             max_iter=2000,
             random_state=SEED,
-        ).fit(x_train[rows], y)
+        ).fit(x_train[rows], y, sample_weight=weight)
         head_weights[:, k] = head.coef_[0]
         head_bias[k] = head.intercept_[0]
         band = [

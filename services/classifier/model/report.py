@@ -1,20 +1,24 @@
-"""``REPORT.md``: what a trained artefact (and its deep model) scores on the validation split
-and the hand-written French/English sets, written by ``vigie classifier train``."""
+"""``REPORT.md``: what a trained artefact (and its deep model) scores on the validation split,
+on the audited subset of it (beside the raw labels, never instead) and on the hand-written
+French/English sets, written by ``vigie classifier train``."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from services.classifier.model import LocalClassifier
-from services.classifier.model.dataset import Item
+from services.classifier.model import DEFAULT_ARTEFACT, LocalClassifier
+from services.classifier.model.dataset import Audited, Item, audited, read_audit
 from services.classifier.model.deep import DeepModel, asked
 from services.classifier.model.evaluation import evaluate, render_text
 from services.classifier.model.train import Trained
 from shared.events import Classification, Label
 
 BATCH = 512
+AUDIT_FILE = "validation_audit.jsonl"
+DEFAULT_AUDIT = DEFAULT_ARTEFACT / AUDIT_FILE
 
 
 def classify_items(
@@ -64,9 +68,54 @@ def _deep_section(
     ]
 
 
+def _audit_section(
+    audit: Sequence[Audited],
+    validation: Sequence[Item],
+    verdicts: Sequence[Classification],
+) -> list[str]:
+    pairs, missing = audited(validation, audit)
+    verdict_of = {id(item): v for item, v in zip(validation, verdicts, strict=True)}
+    originals = [(item, verdict_of[id(item)]) for item, _ in pairs]
+    relabelled = [(new, verdict_of[id(item)]) for item, new in pairs]
+    changed = sum(1 for item, new in pairs if item.labels != new.labels)
+    lines = [
+        f"## Audited validation subset (`{AUDIT_FILE}`)",
+        "",
+        f"{len(pairs)} validation items whose `question` and `praise` labels were checked by",
+        f"hand ({changed} changed; selection and relabelling rules in `VALIDATION_AUDIT.md`).",
+        "The same items and the same verdicts, scored on the labels of the data and on the",
+        "audited labels: the difference is the audit alone. The raw split above stays the",
+        "measure; this one says how much of its error is in the labels.",
+        "",
+    ]
+    if missing:
+        lines += [f"{missing} of {len(audit)} records do not match this data; left out.", ""]
+    if not pairs:
+        return lines
+    return [
+        *lines,
+        "Labels of the data:",
+        "",
+        _table(evaluate(originals).as_dict()),
+        "Audited labels:",
+        "",
+        _table(evaluate(relabelled).as_dict()),
+    ]
+
+
+def load_audit(path: Path = DEFAULT_AUDIT) -> list[Audited]:
+    """The shipped audit (none when the file is absent); ``DatasetError`` if it is corrupt."""
+    return read_audit(path) if path.is_file() else []
+
+
 def render(
-    trained: Trained, fixtures: Mapping[str, Sequence[Item]], *, deep: DeepModel | None = None
+    trained: Trained,
+    fixtures: Mapping[str, Sequence[Item]],
+    *,
+    deep: DeepModel | None = None,
+    audit: Sequence[Audited] | None = None,
 ) -> str:
+    """The report; ``audit`` defaults to the shipped ``validation_audit.jsonl``."""
     manifest = trained.artefact.manifest
     classifier = LocalClassifier(trained.artefact, deep=deep)
     validation = trained.split.validation
@@ -90,6 +139,7 @@ def render(
         "## Validation split (`train.jsonl` items)",
         "",
         _table(evaluate(strong).as_dict()),
+        *_audit_section(load_audit() if audit is None else audit, validation, verdicts),
         "## Sensitive, with harder negatives",
         "",
         "The sensitive sources are all positive, so in scope its precision says little. With the",

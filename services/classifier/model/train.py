@@ -3,10 +3,13 @@
 Each head is trained only on the items that are annotated for it (``label_scope``), except
 where the data has no negatives of its own: the sensitive sources are all positive, so every
 item outside the sensitive scope counts as a negative for it (with the weak file's long-form
-negatives). Weak positives count at ``WEAK_WEIGHT``. The validation split (a hash of the
-normalised text) is never trained on; Platt scaling, thresholds and unsure bands come from
-a separate calibration fold of the training part. Deterministic: the solver is seeded and
-the data is read in file order.
+negatives). Weak positives count at ``WEAK_WEIGHT``. Praise positives that rest on
+GoEmotions' ``approval`` alone (mostly plain agreement: "Glad we agree.") count at
+``APPROVAL_ONLY_WEIGHT``: the labels stay as the data has them, the head just leans less on
+the loosest part of the mapping. The validation split (a hash of the normalised text) is
+never trained on; Platt scaling, thresholds and unsure bands come from a separate
+calibration fold of the training part, on the data's labels. Deterministic: the solver is
+seeded and the data is read in file order.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ DATA_FILES = ("train.jsonl", "train_weak.jsonl")
 WEAK_FILES = ("train_weak.jsonl",)
 WEAK_WEIGHT = 0.3
 UNSCOPED_WEIGHT = 0.5
+APPROVAL_ONLY_WEIGHT = 0.3
+# GoEmotions emotions that make an item praise (the data README's mapping).
+PRAISE_EMOTIONS = frozenset({"admiration", "gratitude", "love", "approval"})
 SEED = 13
 SENSITIVE_RECALL = 0.96  # the threshold is the highest with this recall on calibration
 # The unsure band of a head runs from the threshold that keeps LOW_RECALL of the positives
@@ -72,12 +78,19 @@ def _abusive(item: Item) -> tuple[bool, float] | None:
     return None if item.weak else (False, UNSCOPED_WEIGHT)
 
 
+def praise_weight(item: Item) -> float:
+    """The weight of an in-scope praise item: lower when only ``approval`` made it praise."""
+    if P in item.labels and PRAISE_EMOTIONS.intersection(item.categories) == {"approval"}:
+        return APPROVAL_ONLY_WEIGHT
+    return 1.0
+
+
 def _praise(item: Item) -> tuple[bool, float] | None:
     if item.weak:
         return None  # French positive-sentiment news tweets: not praise addressed to anyone
     if P not in item.scope:
         return (False, 0.5) if item.truth(A) else None
-    return P in item.labels, 1.0
+    return P in item.labels, praise_weight(item)
 
 
 def _category(label: Label, category: str) -> Target:
@@ -279,6 +292,7 @@ def train(
             },
             "weak_weight": WEAK_WEIGHT,
             "unscoped_weight": UNSCOPED_WEIGHT,
+            "approval_only_weight": APPROVAL_ONLY_WEIGHT,
             "sensitive_recall": SENSITIVE_RECALL,
             "c": C_BY_HEAD,
         },
