@@ -7,6 +7,11 @@ batches of 1, 64 and 256, then once more in batches of 256 with the fast path al
 the blended throughput, the share of comments that reach the deep model and its cost per
 comment, per-batch latency percentiles and peak RSS, and writes
 ``bench/results/<utc time>-classifier.json``. Targets: 5,000 comments/s, 600 MB RSS.
+
+With ``VIGIE_DATABASE_URL`` set (a PostgreSQL server), also the service around the model:
+the classifier stage's ``process`` (classify, store the batch in a throw-away database,
+build and encode the events, count them) on decoded comments in batches of 1, 10 and 200,
+in CPU ms per comment (``BENCH_SERVICE_COMMENTS``, default 2000; the broker is left out).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_name] = "1"
 
+import asyncio  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
@@ -99,6 +105,75 @@ def deep_cost(texts: list[str]) -> tuple[float, float]:
     return reached / max(len(texts), 1), cpu * 1000 / max(reached, 1)
 
 
+def service_comment(i: int, text: str, run: str) -> Any:
+    from shared.events import Author, Comment, derive_id
+
+    at = datetime.now(UTC)
+    comment_id = f"bench-{run}-{i}"
+    return Comment(
+        event_id=derive_id("comment", "generic", comment_id, "0"),
+        trace_id=f"{run}{i:08x}",
+        occurred_at=at,
+        platform="generic",
+        source="bench",
+        comment_id=comment_id,
+        text=text,
+        author=Author(id=f"u-{i % 97}"),
+        post_id="p-1",
+        thread_id=f"t-{i % 50}",
+        received_at=at,
+        delivery_id=f"d-{run}-{i}",
+    )
+
+
+async def service_path(server_url: str, texts: list[str]) -> list[dict[str, float]]:
+    """CPU ms per comment of the stage's ``process`` by batch size, on a throw-away database."""
+    import uuid
+
+    from services.classifier.settings import ClassifierSettings
+    from services.classifier.worker import ClassifierComponent
+    from shared.bus.memory import MemoryBus
+    from shared.bus.protocol import Record
+    from shared.codec import decoder
+    from shared.events import Comment
+    from shared.runtime import Runtime
+    from shared.stage import Decoded
+    from shared.storage.engine import create_engine
+    from tests.databases import create_database, drop_database
+
+    url = await create_database(server_url, prefix="bench_classifier")
+    engine = create_engine(url)
+    try:
+        component = ClassifierComponent(ClassifierSettings())
+        await component.prepare(Runtime(bus=MemoryBus(), engine=engine))
+        decode = decoder(Comment)
+        out = []
+        for batch in (1, 10, 200):
+            run = uuid.uuid4().hex[:8]
+            count = len(texts) // 4 if batch == 1 else len(texts)
+            records = [
+                Record("bench", 0, i, None, service_comment(i, t, run).model_dump_json().encode())
+                for i, t in enumerate(texts[:count])
+            ]
+            # Decoding is the stage's, done before ``process``: left out of the figure.
+            batches = [
+                [Decoded(r, decode(r)) for r in records[start : start + batch]]
+                for start in range(0, count, batch)
+            ]
+            await component.process(batches[0])  # warm-up (and the statement prepared)
+            cpu_started = time.process_time()
+            for chunk in batches[1:]:
+                await component.process(chunk)
+            cpu = time.process_time() - cpu_started
+            done = count - len(batches[0])
+            out.append({"batch": batch, "cpu_ms_per_comment": round(cpu * 1000 / done, 3)})
+        await component.close()
+        return out
+    finally:
+        await engine.dispose()
+        await drop_database(server_url, url)
+
+
 def main() -> None:
     count = int(os.environ.get("BENCH_COMMENTS", "20000"))
     texts = comments(count)
@@ -118,6 +193,11 @@ def main() -> None:
     # The fast path's rate plus the deep model's measured cost on the share that reaches it
     # (steadier on a shared machine than the difference of two whole runs).
     blended = round(1 / (1 / alone + share * deep_ms / 1000), 1)
+    server_url = os.environ.get("VIGIE_DATABASE_URL")
+    service = None
+    if server_url:
+        service_texts = texts[: int(os.environ.get("BENCH_SERVICE_COMMENTS", "2000"))]
+        service = asyncio.run(service_path(server_url, service_texts))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     at = datetime.now(UTC).isoformat(timespec="seconds")
     result: dict[str, Any] = {
@@ -132,6 +212,8 @@ def main() -> None:
         "deep_ms_per_reached_comment": round(deep_ms, 3),
         "blended_comments_per_cpu_s": blended,
         "peak_rss_mb": round(rss_mb, 1),
+        "service_path": service,
+        "load_average": Path("/proc/loadavg").read_text().split()[:3],
     }
     print(f"{'batch':>6}{'deep':>6}{'comments/s':>13}{'per CPU-s':>11}{'p50 ms':>10}{'p99 ms':>10}")
     for r in runs:
@@ -143,6 +225,11 @@ def main() -> None:
         f"deep model: {100 * share:.1f} % of comments reach it, {deep_ms:.3f} ms CPU each;"
         f" blended {blended:.0f} comments per CPU-second (batches of 256, fast path {alone:.0f})"
     )
+    if service is not None:
+        per_batch = ", ".join(
+            f"{r['cpu_ms_per_comment']:.3f} (batch {r['batch']:.0f})" for r in service
+        )
+        print(f"service path, CPU ms per comment: {per_batch}")
     print(f"peak RSS {rss_mb:.0f} MB, artefact load {load_s:.2f} s")
     out = ROOT / "bench" / "results" / f"{at.replace(':', '')}-classifier.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from shared.events import Classification
 from shared.metrics import LATENCY_BUCKETS
 
 
@@ -46,9 +47,28 @@ class ClassifierMetrics:
             ["backend", "label", "outcome"],
             registry=registry,
         )
+        # ``Counter.labels`` takes a lock and builds a key on each call: the children are kept
+        # here, one per label set (the sets the counters hold anyway: no new cardinality).
+        self._label_children: dict[tuple[str, str, str, str], Counter] = {}
+        self._category_children: dict[str, Counter] = {}
         self.shadow_failures = Counter(
             "vigie_classifier_shadow_failures_total",
             "Shadow batches left uncompared, by backend and reason (busy, store, remote failures).",
             ["backend", "reason"],
             registry=registry,
         )
+
+    def count_verdict(self, verdict: Classification, platform: str) -> None:
+        """One comment's labels and categories."""
+        severity = verdict.severity.value
+        for label in verdict.labels:
+            key = (label.value, verdict.lang, severity, platform)
+            child = self._label_children.get(key)
+            if child is None:
+                child = self._label_children[key] = self.labels.labels(*key)
+            child.inc()
+        for category in verdict.categories:
+            child = self._category_children.get(category)
+            if child is None:
+                child = self._category_children[category] = self.categories.labels(category)
+            child.inc()

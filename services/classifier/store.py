@@ -3,7 +3,9 @@ verdicts, and moderator feedback."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -63,9 +65,105 @@ def _comment_columns(c: Comment) -> dict[str, Any]:
     }
 
 
+# PostgreSQL: both tables in one statement of fixed text whatever the batch size, so the
+# server parses it once per connection and a batch costs one round trip. Each column travels
+# as one array; JSON columns as text, cast by the server.
+_RECORD_SQL = """
+WITH new_comments AS (
+    INSERT INTO comments (
+        event_id, platform, source, comment_id, revision, kind, post_id, parent_id, thread_id,
+        author_id, author_name, text, lang_hint, url, created_at, received_at, delivery_id,
+        trace_id
+    )
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
+        $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
+        $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[]
+    )
+    ON CONFLICT DO NOTHING
+)
+INSERT INTO classifications (
+    event_id, platform, comment_id, revision, kind, labels, categories, severity, scores,
+    unsure, lang, rationale, model_version, classified_at
+)
+SELECT event_id, platform, comment_id, revision, kind, labels::json, categories::json,
+    severity, scores::json, unsure::json, lang, rationale, model_version, $32
+FROM unnest(
+    $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[], $24::text[],
+    $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[]
+) AS v(
+    event_id, platform, comment_id, revision, kind, labels, categories, severity, scores,
+    unsure, lang, rationale, model_version
+)
+ON CONFLICT DO NOTHING
+"""
+
+
+@lru_cache(maxsize=1024)
+def _json_list(values: tuple[str, ...]) -> str:
+    """A tuple of labels or categories as JSON (a handful of distinct tuples recur)."""
+    return json.dumps([str(value) for value in values])
+
+
+def _record_arrays(items: list[ClassifiedComment], now: datetime) -> tuple[Any, ...]:
+    """The parameters of ``_RECORD_SQL``: one list per column, in its order."""
+    comments_ = [item.comment for item in items]
+    verdicts = [item.classification for item in items]
+    event_ids = [str(c.event_id) for c in comments_]
+    platforms = [c.platform for c in comments_]
+    comment_ids = [c.comment_id for c in comments_]
+    revisions = [c.revision for c in comments_]
+    kinds = [c.kind.value for c in comments_]
+    return (
+        event_ids,
+        platforms,
+        [c.source for c in comments_],
+        comment_ids,
+        revisions,
+        kinds,
+        [c.post_id for c in comments_],
+        [c.parent_id for c in comments_],
+        [c.thread_id for c in comments_],
+        [c.author.id for c in comments_],
+        [c.author.name for c in comments_],
+        [c.text for c in comments_],
+        [c.lang for c in comments_],
+        [c.url for c in comments_],
+        [c.created_at for c in comments_],
+        [c.received_at for c in comments_],
+        [c.delivery_id for c in comments_],
+        [c.trace_id for c in comments_],
+        [str(item.event_id) for item in items],
+        platforms,
+        comment_ids,
+        revisions,
+        kinds,
+        [_json_list(v.labels) for v in verdicts],
+        [_json_list(v.categories) for v in verdicts],
+        [v.severity.value for v in verdicts],
+        [json.dumps({label.value: score for label, score in v.scores.items()}) for v in verdicts],
+        [_json_list(v.unsure) for v in verdicts],
+        [v.lang for v in verdicts],
+        [v.rationale for v in verdicts],
+        [v.model_version for v in verdicts],
+        now,
+    )
+
+
 async def record(engine: AsyncEngine, items: list[ClassifiedComment], now: datetime) -> None:
-    """Store a batch's comments and verdicts: two multi-row statements, not two per comment
-    (the per-row inserts were half of the classifier's time under load)."""
+    """Store a batch's comments and verdicts, skipping those already stored.
+
+    On PostgreSQL one statement writes both tables, atomic on its own, so it runs without
+    BEGIN and COMMIT: one round trip per batch (three fewer). Elsewhere (SQLite) two
+    multi-row statements in a transaction.
+    """
+    if not items:
+        return
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql(_RECORD_SQL, _record_arrays(items, now))
+        return
     verdicts = [
         {
             "event_id": str(item.event_id),

@@ -34,8 +34,12 @@ SHADOW_DRAIN_S = 10.0
 
 
 def classified(comment: Comment, verdict: Classification) -> ClassifiedComment:
-    """The event to publish; its id is stable for one revision and one model version."""
-    return ClassifiedComment(
+    """The event to publish; its id is stable for one revision and one model version.
+
+    Built without validation: every field comes from a validated ``Comment`` or
+    ``Classification``.
+    """
+    return ClassifiedComment.model_construct(
         event_id=derive_id("classified", comment.ref.key, verdict.model_version),
         trace_id=comment.trace_id,
         occurred_at=comment.received_at,
@@ -117,11 +121,6 @@ class ClassifierComponent(StageComponent[Comment]):
 
     def _count(self, comments: Sequence[Comment], verdicts: Sequence[Classification]) -> None:
         assert self._metrics is not None
+        count = self._metrics.count_verdict
         for comment, verdict in zip(comments, verdicts, strict=True):
-            severity = verdict.severity.value
-            for label in verdict.labels:
-                self._metrics.labels.labels(
-                    label.value, verdict.lang, severity, comment.platform
-                ).inc()
-            for category in verdict.categories:
-                self._metrics.categories.labels(category).inc()
+            count(verdict, comment.platform)

@@ -56,6 +56,15 @@ class Decider:
         self._weights_by_head = np.ascontiguousarray(artefact.weights.T)
         self._buckets: dict[str, int] = {}  # word -> bucket, memoised for rationales
         self._features = artefact.manifest.features
+        # Per comment, only indices: the heads of the four labels, and the category heads
+        # ("<label>.<category>") with their label, in the manifest's order.
+        self._label_heads = tuple((label, self._heads[label.value]) for label in LABELS)
+        self._category_heads = tuple(
+            (index, Label(label_name), category)
+            for name, index in self._heads.items()
+            for label_name, _, category in (name.partition(CATEGORY_SEPARATOR),)
+            if category
+        )
 
     def _word_buckets(self, text: str) -> tuple[list[str], npt.NDArray[np.intp]]:
         words = list(dict.fromkeys(WORDS.findall(text)))
@@ -85,7 +94,8 @@ class Decider:
         probs: npt.NDArray[np.float32],
         scan: rules.Scan,
     ) -> Classification:
-        p = {label: float(probs[self._heads[label.value]]) for label in LABELS}
+        values = probs.tolist()  # Python floats: the float32 values, exactly
+        p = {label: values[index] for label, index in self._label_heads}
         labels: set[Label] = set()
         unsure: set[Label] = set()
         scores: dict[Label, float] = {}
@@ -143,10 +153,8 @@ class Decider:
             scores[Label.PRAISE] = max(scores[Label.PRAISE], self._bands[Label.PRAISE].high)
             reasons.append("praise:positive words")
         categories = list(dict.fromkeys(hit.cue.category for hit in scan.hits))
-        for name, index in self._heads.items():
-            label_name, _, category = name.partition(CATEGORY_SEPARATOR)
-            wanted = category and Label(label_name) in labels and probs[index] >= 0.5
-            if wanted and category not in categories:
+        for index, owner, category in self._category_heads:
+            if owner in labels and values[index] >= 0.5 and category not in categories:
                 categories.append(category)
         ordered = tuple(label for label in LABELS if label in labels)
         return Classification(

@@ -50,6 +50,8 @@ async def test_labels_are_counted_per_platform_and_the_comment_age_observed(
         )
 
     assert (labelled("generic"), labelled("youtube")) == (1, 2)
+    categories = {"category": "suicide"}
+    assert registry.get_sample_value("vigie_classifier_categories_total", categories) == 3
     stage = {"stage": "classifier"}
     assert registry.get_sample_value("vigie_stage_event_age_seconds_count", stage) == 3
     assert registry.get_sample_value("vigie_stage_event_age_seconds_sum", stage) == 120

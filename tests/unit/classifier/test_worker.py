@@ -46,6 +46,23 @@ def test_classified_wraps_the_comment_with_a_stable_id() -> None:
     assert first.classification.severity is Severity.CRITICAL
 
 
+def test_classified_is_the_event_validation_would_build() -> None:
+    comment = f.comment(text="où est le replay ? vous êtes nuls", lang="fr", url="https://x.org/1")
+    verdict = rules.classify(comment.text, lang_hint=comment.lang)
+
+    item = classified(comment, verdict)
+    validated = ClassifiedComment(
+        event_id=item.event_id,
+        trace_id=comment.trace_id,
+        occurred_at=comment.received_at,
+        comment=comment,
+        classification=verdict,
+    )
+
+    assert item.model_dump_json() == validated.model_dump_json()
+    assert ClassifiedComment.model_validate_json(item.model_dump_json()) == validated
+
+
 def test_each_revision_gets_its_own_classification_id() -> None:
     assert lexicon(f.comment(revision=0)).event_id != lexicon(f.comment(revision=1)).event_id
 
