@@ -152,6 +152,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def load_average() -> str:
+    """The machine's 1/5/15-minute load: latencies on shared cores mean little without it."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def summary(latencies: list[float], failures: int, elapsed: float) -> dict[str, Any]:
     return {
         "webhooks": len(latencies),
@@ -198,13 +203,24 @@ async def main() -> None:
             print(f"open loop: {count} webhooks at {rate:.0f}/s ...", flush=True)
             payloads = [request(key, sent + i) for i in range(count)]
             sent += count
-            paced.append({"offered_per_s": rate, **await open_loop(payloads, rate, connections)})
+            cpu_before = cpu_seconds(service.process.pid)
+            loop = await open_loop(payloads, rate, connections)
+            cpu_ms = (cpu_seconds(service.process.pid) - cpu_before) * 1000 / count
+            paced.append(
+                {
+                    "offered_per_s": rate,
+                    **loop,
+                    "ingest_cpu_ms_per_webhook": round(cpu_ms, 3),
+                    "load_average": load_average(),
+                }
+            )
         print(f"closed loop: {count} webhooks on {connections} connections ...", flush=True)
         cpu_before = cpu_seconds(service.process.pid)
         ceiling = await closed_loop([request(key, sent + i) for i in range(count)], connections)
         # CPU per webhook is the figure that noisy neighbours on a shared machine disturb least.
         cpu_ms = (cpu_seconds(service.process.pid) - cpu_before) * 1000 / count
         ceiling["ingest_cpu_ms_per_webhook"] = round(cpu_ms, 3)
+        ceiling["load_average"] = load_average()
     finally:
         service.stop()
         await drop_database(server, database)
@@ -222,6 +238,8 @@ async def main() -> None:
         label = f"at {loop['offered_per_s']:.0f}/s offered, p50 / p99 ack (ms)"
         print(f"{label:<46}{loop['p50_ms']:>6.1f} / {loop['p99_ms']:.1f}")
         print(f"{'  achieved (webhooks/s)':<46}{loop['throughput_per_s']:>14.0f}")
+        print(f"{'  ingest CPU per webhook (ms)':<46}{loop['ingest_cpu_ms_per_webhook']:>14.3f}")
+        print(f"{'  load average after (1/5/15 min)':<46}{loop['load_average']:>14}")
     print(f"{'max throughput (signed webhooks/s)':<46}{ceiling['throughput_per_s']:>14.0f}")
     print(
         f"{'  at that load, p50 / p99 ack (ms)':<46}"
@@ -230,6 +248,7 @@ async def main() -> None:
     print(
         f"{'ingest process CPU per webhook (ms)':<46}{ceiling['ingest_cpu_ms_per_webhook']:>14.3f}"
     )
+    print(f"{'  load average after (1/5/15 min)':<46}{ceiling['load_average']:>14}")
     failures = ceiling["failures"] + sum(loop["failures"] for loop in paced)
     print(f"{'non-2xx answers':<46}{failures:>14}")
     out = ROOT / "bench" / "results" / f"{at.replace(':', '')}-ingest.json"

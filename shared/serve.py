@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from shared.http_limits import BodyDeadline, HeaderBoundProtocol, HttpLimits
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
 
-def serve(app: FastAPI, settings: CommonSettings, *, service: str) -> None:
+def serve(app: ASGIApp, settings: CommonSettings, *, service: str) -> None:
     configure_logging(service, settings.log_level)
     limits = HttpLimits()
     uvicorn.run(
@@ -23,5 +23,6 @@ def serve(app: FastAPI, settings: CommonSettings, *, service: str) -> None:
         backlog=limits.backlog,
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # no service reads the client address or scheme
         timeout_graceful_shutdown=20,
     )

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
+from starlette.types import Scope
 
 from services.ingest.adapters.base import (
     Adapter,
@@ -69,18 +70,35 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_bounded(request: Request, headers: dict[str, str], limit: int) -> bytes:
+    """The body, read straight from the ASGI messages (it is read once, here)."""
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """Header names to values as ``dict(request.headers)`` gives them (first value wins),
+    without building Starlette's ``Headers`` view first."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = name.decode("latin-1")
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+    return headers
 
 
 def archived_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -220,25 +238,27 @@ class IngestComponent:
         metrics = running.metrics
 
         def reject(status: int, reason: str, outcome: str, **extra: Any) -> JSONResponse:
-            metrics.webhooks.labels(platform, outcome).inc()
+            metrics.webhook(platform, outcome).inc()
             return problem(status, reason, **extra)
 
+        scope = request.scope
+        headers = request_headers(scope)
         inbound = InboundRequest(
             body=b"",
-            headers=dict(request.headers),
-            query=dict(request.query_params) if request.scope.get("query_string") else {},
-            path_params=dict(request.path_params),
+            headers=headers,
+            query=dict(request.query_params) if scope.get("query_string") else {},
+            path_params=dict(scope.get("path_params", {})),
         )
         try:
             source = adapter.route_source(inbound)
             if not adapter.configured():
                 return reject(503, f"{adapter.secret_setting} is not configured", "no_secret")
-            content_type = inbound.headers.get("content-type", "").split(";")[0].strip().lower()
+            content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in adapter.content_types:
                 accepted = ", ".join(adapter.content_types)
                 return reject(415, f"content type must be {accepted}", "bad_content_type")
             try:
-                body = await read_bounded(request, self._settings.max_body_bytes)
+                body = await read_bounded(request, headers, self._settings.max_body_bytes)
             except BodyTooLarge:
                 limit = self._settings.max_body_bytes
                 return reject(413, f"body is larger than {limit} bytes", "too_large")
@@ -327,16 +347,16 @@ class IngestComponent:
             await running.bus.publish(messages, on_acked=lambda: running.seen.remember(published))
         except BusUnavailable as exc:
             log.warning("webhook not acknowledged by the broker: %s", exc)
-            metrics.webhooks.labels(platform, "bus_unavailable").inc()
+            metrics.webhook(platform, "bus_unavailable").inc()
             return problem(503, "event bus unavailable, retry later")
 
-        metrics.webhooks.labels(platform, outcome).inc()
+        metrics.webhook(platform, outcome).inc()
         for message in messages:
-            metrics.published.labels(message.topic).inc()
+            metrics.published_to(message.topic).inc()
         if failure is not None:
             return problem(failure.status, failure.reason, fields=failure.errors)
         self._count(running, platform, parsed, fresh, changes, duplicates)
-        metrics.ack_seconds.labels(platform).observe(time.perf_counter() - started)
+        metrics.ack(platform).observe(time.perf_counter() - started)
         if parsed.reply is not None:
             reply = parsed.reply
             return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
@@ -363,19 +383,19 @@ class IngestComponent:
     ) -> None:
         metrics = running.metrics
         now, at = time.time(), running.clock()
-        metrics.last_event.labels(platform).set(now)
+        metrics.last_event_of(platform).set(now)
         for comment in fresh:
-            metrics.comments.labels(comment.platform, comment.kind.value).inc()
+            metrics.comment(comment.platform, comment.kind.value).inc()
             happened = comment_time(comment)
             if happened is not None:
-                metrics.event_age.labels("ingest").observe(age_seconds(happened, at))
+                metrics.ingest_age.observe(age_seconds(happened, at))
             expected = running.silence_after.seconds(comment.platform, adapter=platform)
-            metrics.expected_interval.labels(comment.platform).set(expected)
+            metrics.expected_interval_of(comment.platform).set(expected)
             label = metrics.source_label(comment.platform, comment.source)
-            metrics.source_last_event.labels(comment.platform, label).set(now)
+            metrics.source_last_event_of(comment.platform, label).set(now)
         for change in changes:
             label = metrics.source_label(change.platform, change.source)
-            metrics.source_last_event.labels(change.platform, label).set(now)
+            metrics.source_last_event_of(change.platform, label).set(now)
         for reason in parsed.ignored:
             metrics.ignored.labels(platform, reason).inc()
         if duplicates:

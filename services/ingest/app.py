@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from services.ingest.api import IngestComponent
 from services.ingest.dispatch import WebhookDispatch
@@ -11,14 +12,14 @@ from services.ingest.youtube_poller import YouTubePoller
 from shared.service import standalone_app
 
 
-def create_app(settings: IngestSettings) -> FastAPI:
+def create_app(settings: IngestSettings) -> ASGIApp:
+    """The application, with webhook POSTs answered in front of the framework's layers."""
     ingest = IngestComponent(settings)
-    app = standalone_app(
+    app: FastAPI = standalone_app(
         settings,
         ingest,
         YouTubePoller(settings),
         title="Vigie ingest",
         description="Signed platform webhooks, verified and normalised onto Kafka.",
     )
-    app.add_middleware(WebhookDispatch, component=ingest)
-    return app
+    return WebhookDispatch(app, component=ingest)

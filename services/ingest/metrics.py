@@ -6,12 +6,35 @@ set, so the per-source health gauge labels them, capped at ``MAX_SOURCES`` per p
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS, event_age, events_published
 
 MAX_SOURCES = 200
 OTHER = "other"
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Children(Generic[M]):
+    """A metric's labelled children, looked up once per label set.
+
+    ``labels()`` validates, locks and hashes on every call; a webhook touches several
+    children, so they are kept here. Label sets are bounded (platforms, outcomes, kinds,
+    capped sources), and ingest never removes a child.
+    """
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *labels: str) -> M:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
 
 
 class IngestMetrics:
@@ -76,6 +99,14 @@ class IngestMetrics:
         )
         self.event_age = event_age(registry)
         self._sources: dict[str, set[str]] = {}
+        self.webhook = Children(self.webhooks)
+        self.published_to = Children(self.published)
+        self.comment = Children(self.comments)
+        self.ack = Children(self.ack_seconds)
+        self.last_event_of = Children(self.last_event)
+        self.source_last_event_of = Children(self.source_last_event)
+        self.expected_interval_of = Children(self.expected_interval)
+        self.ingest_age = self.event_age.labels("ingest")
 
     def source_label(self, platform: str, source: str) -> str:
         known = self._sources.setdefault(platform, set())

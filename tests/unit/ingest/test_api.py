@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from services.ingest.api import IngestComponent
 from services.ingest.dispatch import WebhookDispatch
@@ -81,10 +82,10 @@ async def serve(
 
     component = IngestComponent(settings)
     app = service_app(title="ingest under test", open_runtime=open_runtime, components=[component])
-    if dispatch:
-        app.add_middleware(WebhookDispatch, component=component)
+    # As the ingest process serves it: webhook POSTs answered in front of the framework.
+    asgi: ASGIApp = WebhookDispatch(app, component=component) if dispatch else app
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest.test") as client:
             yield Ingest(app, client, bus, runtime.registry)
 
@@ -352,6 +353,46 @@ async def test_an_unacknowledged_publish_answers_503_so_the_platform_retries(
         assert response.headers["retry-after"] == "5"
         assert ingest.published() == (0, 0)
         assert ingest.rejected("bus_unavailable") == 1
+
+
+class BrokenBus(MemoryBus):
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
+        if any(m.topic == COMMENTS_RAW for m in messages):
+            raise RuntimeError("a bug, not an unavailable broker")
+        await super().publish(messages, on_acked=on_acked)
+
+
+async def test_an_unexpected_failure_in_front_of_the_framework_answers_500_and_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(tmp_path, bus=BrokenBus()) as ingest:
+        response = await ingest.client.post(URL, content=BODY, headers=signed(BODY))
+
+        assert response.status_code == 500
+        assert response.json() == {"error": "internal error"}
+        assert ingest.published() == (0, 0)
+    assert "webhook handling failed" in caplog.messages
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/webhooks/generic/forum/", "/webhooks/generic/forum"),
+        ("/webhooks/generic/a%2F?x=1", "/webhooks/generic/a?x=1"),  # an escaped slash too
+        ("/webhooks/meta/", "/webhooks/meta"),
+        ("/webhooks/generic/%C4%80%1F/", "/webhooks/generic/%C4%80%1F"),  # escaped again
+    ],
+)
+async def test_a_post_with_a_trailing_slash_is_redirected_with_a_reason(
+    tmp_path: Path, path: str, location: str
+) -> None:
+    async with serve(tmp_path) as ingest:
+        response = await ingest.client.post(path, content=BODY, headers=signed(BODY))
+
+        assert response.status_code == 307
+        assert response.headers["location"] == location
+        assert response.json()["error"] == "webhook paths have no trailing slash"
+        assert ingest.published() == (0, 0)
 
 
 async def test_health_and_readiness(ingest: Ingest) -> None:
