@@ -26,6 +26,7 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from shared.bus.partitioner import partition_of
 from shared.bus.protocol import (
     Acked,
     BusUnavailable,
@@ -82,6 +83,7 @@ class KafkaBus:
             acks="all",
             enable_idempotence=True,
             linger_ms=self._linger_ms,
+            partitioner=partition_of,
             request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
         try:
