@@ -36,24 +36,29 @@ def answer_due_timer_id(case_id: str) -> str:
     return f"answer-due:{case_id}"
 
 
+def answer_due_row(
+    case_id: str, *, due_at: datetime, lang: str | None, now: datetime
+) -> dict[str, Any]:
+    """The case's reminder row as first written (``schedule_answer_due``)."""
+    return {
+        "id": answer_due_timer_id(case_id),
+        "case_id": case_id,
+        "kind": ANSWER_DUE,
+        "notified": 0,
+        "reminded": 0,
+        "page": {"lang": lang},
+        "due_at": due_at,
+        "updated_at": now,
+    }
+
+
 async def schedule_answer_due(
     conn: AsyncConnection, case_id: str, *, due_at: datetime, lang: str | None, now: datetime
 ) -> None:
     """The case's reminder row, due at ``due_at`` unless an earlier one is already set."""
     timer_id = answer_due_timer_id(case_id)
     await insert_ignore(
-        conn,
-        case_timers,
-        {
-            "id": timer_id,
-            "case_id": case_id,
-            "kind": ANSWER_DUE,
-            "notified": 0,
-            "reminded": 0,
-            "page": {"lang": lang},
-            "due_at": due_at,
-            "updated_at": now,
-        },
+        conn, case_timers, answer_due_row(case_id, due_at=due_at, lang=lang, now=now)
     )
     await conn.execute(
         update(case_timers)

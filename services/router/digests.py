@@ -37,6 +37,28 @@ DIGEST = "digest"
 SUMMARY_LANG = "en"
 
 
+def digest_timer_row(
+    case_id: str,
+    *,
+    first_page_at: datetime,
+    grouping: Grouping,
+    severity: Severity,
+    now: datetime,
+) -> dict[str, Any]:
+    """The case's digest timer: its receivers have heard of the opener at the first page."""
+    return {
+        "id": digest_timer_id(case_id),
+        "case_id": case_id,
+        "kind": DIGEST,
+        "started_at": first_page_at,
+        "notified": 1,
+        "reminded": 0,
+        "page": {"severity": severity.value},
+        "due_at": first_page_at + grouping.interval,
+        "updated_at": now,
+    }
+
+
 async def start_digests(
     conn: AsyncConnection,
     case_id: str,
@@ -46,21 +68,12 @@ async def start_digests(
     severity: Severity,
     now: datetime,
 ) -> None:
-    """The case's digest timer: its receivers have heard of the opener at the first page."""
     await insert_ignore(
         conn,
         case_timers,
-        {
-            "id": digest_timer_id(case_id),
-            "case_id": case_id,
-            "kind": DIGEST,
-            "started_at": first_page_at,
-            "notified": 1,
-            "reminded": 0,
-            "page": {"severity": severity.value},
-            "due_at": first_page_at + grouping.interval,
-            "updated_at": now,
-        },
+        digest_timer_row(
+            case_id, first_page_at=first_page_at, grouping=grouping, severity=severity, now=now
+        ),
     )
 
 

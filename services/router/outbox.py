@@ -25,7 +25,8 @@ from shared.storage.tables import router_outbox
 from shared.storage.writes import insert_ignore_many
 
 
-def _row(message: Message, now: datetime) -> dict[str, Any]:
+def outbox_row(message: Message, now: datetime) -> dict[str, Any]:
+    """The outbox row of ``message``, staged at ``now``."""
     if message.event_id is None:
         raise ValueError(f"an outbox message names its event ({message.topic})")
     return {
@@ -50,7 +51,7 @@ def _message(row: Any) -> Message:
 
 async def stage(conn: AsyncConnection, messages: Sequence[Message], *, now: datetime) -> None:
     """Write ``messages`` in the caller's transaction; an event already there is kept."""
-    await insert_ignore_many(conn, router_outbox, [_row(m, now) for m in messages])
+    await insert_ignore_many(conn, router_outbox, [outbox_row(m, now) for m in messages])
 
 
 class Publisher:

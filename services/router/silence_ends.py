@@ -37,33 +37,41 @@ def silence_of(muted_by: str | None) -> str | None:
     return muted_by.removeprefix(SILENCE_PREFIX)
 
 
-async def hold_until_silence_ends(
-    conn: AsyncConnection, case_id: str, silence_id: str, *, chain: str | None, now: datetime
-) -> None:
-    """The case's row, due when the silence ends. The silence row is read under a shared
+async def silence_ends_at(conn: AsyncConnection, silence_id: str, *, now: datetime) -> datetime:
+    """When the silence ends (now if it is gone). The silence row is read under a shared
     lock, so that an expiry through the API either comes first (and is seen here) or waits
-    for this row to exist (and moves it)."""
+    for the transaction that holds a case until then (and moves its row)."""
     row = (
         await conn.execute(
             select(silences.c.ends_at).where(silences.c.id == silence_id).with_for_update(read=True)
         )
     ).first()
-    ends_at = now if row is None else max(now, store.aware(row.ends_at))
-    await insert_ignore(
-        conn,
-        case_timers,
-        {
-            "id": silenced_timer_id(silence_id, case_id),
-            "case_id": case_id,
-            "kind": SILENCED,
-            "chain": chain,
-            "notified": 0,
-            "reminded": 0,
-            "page": {"silence": silence_id},
-            "due_at": ends_at,
-            "updated_at": now,
-        },
-    )
+    return now if row is None else max(now, store.aware(row.ends_at))
+
+
+def silenced_timer_row(
+    case_id: str, silence_id: str, *, chain: str | None, ends_at: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": silenced_timer_id(silence_id, case_id),
+        "case_id": case_id,
+        "kind": SILENCED,
+        "chain": chain,
+        "notified": 0,
+        "reminded": 0,
+        "page": {"silence": silence_id},
+        "due_at": ends_at,
+        "updated_at": now,
+    }
+
+
+async def hold_until_silence_ends(
+    conn: AsyncConnection, case_id: str, silence_id: str, *, chain: str | None, now: datetime
+) -> None:
+    """The case's row, due when the silence ends."""
+    ends_at = await silence_ends_at(conn, silence_id, now=now)
+    row = silenced_timer_row(case_id, silence_id, chain=chain, ends_at=ends_at, now=now)
+    await insert_ignore(conn, case_timers, row)
 
 
 async def silence_expired(conn: AsyncConnection, silence_id: str, *, now: datetime) -> int:

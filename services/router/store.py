@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.router.batch_writes import BatchWrites
 from services.router.outbox import stage
-from services.router.policy.decide import RouteDecision, identity
 from services.router.policy.inhibit import OpenCase
+from services.router.policy.schema import EQUAL_FIELDS
 from shared.bus import Message
 from shared.codec import to_message
-from shared.events import Action, CaseStatus, ClassifiedComment, Severity, derive_id
-from shared.storage.tables import audit_log, case_actions, case_comments, cases
-from shared.storage.writes import insert_ignore
+from shared.events import Action, CaseStatus, CommentRef
+from shared.storage.tables import (
+    audit_log,
+    case_actions,
+    case_comments,
+    case_timers,
+    cases,
+    router_outbox,
+)
+from shared.storage.writes import (
+    insert_ignore,
+    insert_ignore_many,
+    insert_ignore_returning,
+    insert_many,
+    insert_or_move_earlier,
+)
 from shared.topics import ACTIONS, CASE_EVENTS
 
 SYSTEM = "system:router"
@@ -38,13 +61,31 @@ def aware_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
 
 
-@dataclass(frozen=True, slots=True)
-class CaseOutcome:
-    case_id: uuid.UUID
-    opened_by_this_comment: bool
-    newly_attached: bool
-    severity: Severity
-    opened_at: datetime
+def audit_row(
+    *,
+    dedup_key: str,
+    at: datetime,
+    action: str,
+    subject_id: str,
+    reason: str,
+    policy_version: str,
+    trace_id: str | None,
+    details: dict[str, Any],
+    actor: str = SYSTEM,
+    subject_type: str = "case",
+) -> dict[str, Any]:
+    return {
+        "dedup_key": dedup_key,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "policy_version": policy_version,
+        "reason": reason,
+        "details": details,
+        "trace_id": trace_id,
+    }
 
 
 async def audit(
@@ -61,27 +102,53 @@ async def audit(
     actor: str = SYSTEM,
     subject_type: str = "case",
 ) -> None:
-    await insert_ignore(
-        conn,
-        audit_log,
-        {
-            "dedup_key": dedup_key,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "policy_version": policy_version,
-            "reason": reason,
-            "details": details,
-            "trace_id": trace_id,
-        },
+    row = audit_row(
+        dedup_key=dedup_key,
+        at=at,
+        action=action,
+        subject_id=subject_id,
+        reason=reason,
+        policy_version=policy_version,
+        trace_id=trace_id,
+        details=details,
+        actor=actor,
+        subject_type=subject_type,
     )
+    await insert_ignore(conn, audit_log, row)
 
 
 async def case_row(conn: AsyncConnection, case_id: str, *, lock: bool = False) -> Any:
     query = select(cases).where(cases.c.id == case_id)
     return (await conn.execute(query.with_for_update() if lock else query)).first()
+
+
+def action_row(
+    action: Action, *, status: str, now: datetime, note: str | None = None
+) -> dict[str, Any]:
+    return {
+        "action_id": action.action_id,
+        "case_id": str(action.case_id),
+        "kind": action.kind.value,
+        "receiver": action.receiver.name,
+        "status": status,
+        "payload": action.model_dump(mode="json"),
+        "note": note,
+        "created_at": now,
+    }
+
+
+def skip_row(
+    case_id: str, action_id: str, kind: str, *, note: str, now: datetime
+) -> dict[str, Any]:
+    """An action the route asks for that nothing can carry out, kept with the reason."""
+    return {
+        "action_id": action_id,
+        "case_id": case_id,
+        "kind": kind,
+        "status": SKIPPED,
+        "note": note,
+        "created_at": now,
+    }
 
 
 async def record_action(
@@ -93,20 +160,8 @@ async def record_action(
     note: str | None = None,
 ) -> list[Message]:
     """Put the action in its case's ledger; an emitted one goes to the outbox too."""
-    inserted = await insert_ignore(
-        conn,
-        case_actions,
-        {
-            "action_id": action.action_id,
-            "case_id": str(action.case_id),
-            "kind": action.kind.value,
-            "receiver": action.receiver.name,
-            "status": status,
-            "payload": action.model_dump(mode="json"),
-            "note": note,
-            "created_at": now,
-        },
-    )
+    row = action_row(action, status=status, now=now, note=note)
+    inserted = await insert_ignore(conn, case_actions, row)
     if not inserted or status != EMITTED:
         return []
     return await stage_events(conn, [action], now=now)
@@ -116,23 +171,17 @@ async def record_skip(
     conn: AsyncConnection, case_id: str, action_id: str, kind: str, *, note: str, now: datetime
 ) -> None:
     """An action the route asks for that nothing can carry out, kept with the reason."""
-    await insert_ignore(
-        conn,
-        case_actions,
-        {
-            "action_id": action_id,
-            "case_id": case_id,
-            "kind": kind,
-            "status": SKIPPED,
-            "note": note,
-            "created_at": now,
-        },
-    )
+    await insert_ignore(conn, case_actions, skip_row(case_id, action_id, kind, note=note, now=now))
+
+
+def event_message(event: Any) -> Message:
+    """An action or a case event as the outbox holds it, keyed by its case."""
+    return to_message(_topic(event), event, key=str(event.case_id))
 
 
 async def stage_events(conn: AsyncConnection, events: list[Any], *, now: datetime) -> list[Message]:
     """Events (actions, case events) into the outbox, keyed by their case."""
-    messages = [to_message(_topic(e), e, key=str(e.case_id)) for e in events]
+    messages = [event_message(e) for e in events]
     await stage(conn, messages, now=now)
     return messages
 
@@ -141,8 +190,36 @@ def _topic(event: Any) -> str:
     return ACTIONS if isinstance(event, Action) else CASE_EVENTS
 
 
-async def open_cases(conn: AsyncConnection, *, limit: int = 10_000) -> list[OpenCase]:
-    """Unresolved cases as inhibition sees them (the most recent ``limit``)."""
+def _among(conn: AsyncConnection, column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """``column = ANY(:array)`` on PostgreSQL: one statement text whatever the number of
+    values, prepared once per connection; ``IN`` elsewhere."""
+    if conn.dialect.name != "postgresql":
+        return cast("ColumnElement[bool]", column.in_(values))
+    return cast(
+        "ColumnElement[bool]", column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    )
+
+
+def _identity_field(name: str) -> ColumnElement[Any]:
+    """``identity ->> 'name'``, as the index of migration 0008 spells it (PostgreSQL and
+    SQLite alike)."""
+    if name not in EQUAL_FIELDS:
+        raise ValueError(f"not an identity field: {name!r}")
+    return literal_column(f"(identity ->> '{name}')", String())
+
+
+async def inhibiting_cases(
+    conn: AsyncConnection, wanted: Mapping[str, Iterable[str]]
+) -> list[OpenCase]:
+    """The unresolved cases whose identity has one of the ``wanted`` values of a field
+    (``{"author_id": [...]}``): those that can inhibit comments with these identities."""
+    matches = [
+        _among(conn, _identity_field(name), sorted(set(values)))
+        for name, values in wanted.items()
+        if values
+    ]
+    if not matches:
+        return []
     rows = (
         await conn.execute(
             select(
@@ -151,15 +228,94 @@ async def open_cases(conn: AsyncConnection, *, limit: int = 10_000) -> list[Open
                 cases.c.categories,
                 cases.c.severity,
                 cases.c.identity,
+            ).where(
+                cases.c.status != CaseStatus.RESOLVED.value,
+                cases.c.identity.is_not(None),
+                or_(*matches),
             )
-            .where(cases.c.status != CaseStatus.RESOLVED.value, cases.c.identity.is_not(None))
-            .order_by(cases.c.opened_at.desc())
-            .limit(limit)
         )
     ).all()
     return [
         as_open_case(r.route, r.labels, r.categories or [], r.severity, r.identity) for r in rows
     ]
+
+
+async def memberships(conn: AsyncConnection, refs: Sequence[CommentRef]) -> list[Any]:
+    """The cases these comments are already in (any status), with the comment's key."""
+    if not refs:
+        return []
+    wanted = {(r.platform, r.comment_id, r.revision) for r in refs}
+    c = case_comments.c
+    rows = (
+        await conn.execute(
+            select(cases, c.platform, c.comment_id, c.revision)
+            .join(case_comments, c.case_id == cases.c.id)
+            .where(
+                _among(conn, c.platform, sorted({p for p, _, _ in wanted})),
+                _among(conn, c.comment_id, sorted({i for _, i, _ in wanted})),
+            )
+        )
+    ).all()
+    return [r for r in rows if (r.platform, r.comment_id, r.revision) in wanted]
+
+
+async def open_group_cases(conn: AsyncConnection, group_keys: Iterable[str]) -> list[Any]:
+    """The unresolved case of each of these groups (at most one each)."""
+    keys = sorted(set(group_keys))
+    if not keys:
+        return []
+    query = select(cases).where(
+        _among(conn, cases.c.group_key, keys), cases.c.status != CaseStatus.RESOLVED.value
+    )
+    return list((await conn.execute(query)).all())
+
+
+async def write(conn: AsyncConnection, writes: BatchWrites) -> list[Message]:
+    """Everything ``writes`` holds, one statement per table (parents first); the outbox
+    messages kept, in the order they were staged."""
+    await insert_many(conn, cases, writes.rows("cases"))
+    changes = writes.case_changes
+    raised = [
+        {"b_id": case_id, "b_severity": c.severity, "b_updated_at": c.updated_at}
+        for case_id, c in changes.items()
+        if c.severity is not None
+    ]
+    if raised:
+        await conn.execute(_RAISE, raised)
+    due = [
+        {"b_id": case_id, "b_due": c.answer_due_at}
+        for case_id, c in changes.items()
+        if c.answer_due_at is not None
+    ]
+    if due:
+        await conn.execute(_DUE, due)
+    await insert_ignore_many(conn, case_comments, writes.rows("case_comments"))
+    await insert_ignore_many(conn, case_timers, writes.rows("case_timers"))
+    await insert_or_move_earlier(
+        conn, case_timers, writes.rows("case_timers.earliest"), key="id", column="due_at"
+    )
+    inserted = await insert_ignore_returning(
+        conn, case_actions, writes.rows("case_actions"), key="action_id"
+    )
+    await insert_ignore_many(conn, audit_log, writes.rows("audit_log"))
+    rows, messages = writes.staged(inserted)
+    await insert_ignore_many(conn, router_outbox, rows)
+    return messages
+
+
+_RAISE = (
+    update(cases)
+    .where(cases.c.id == bindparam("b_id"))
+    .values(severity=bindparam("b_severity"), updated_at=bindparam("b_updated_at"))
+)
+_DUE = (
+    update(cases)
+    .where(
+        cases.c.id == bindparam("b_id"),
+        (cases.c.answer_due_at.is_(None)) | (cases.c.answer_due_at > bindparam("b_due")),
+    )
+    .values(answer_due_at=bindparam("b_due"))
+)
 
 
 def as_open_case(
@@ -172,113 +328,3 @@ def as_open_case(
         **{name: (value,) for name, value in who.items() if name != "label"},
     }
     return OpenCase(route=route, facts=facts, identity=dict(who))
-
-
-async def attach(
-    conn: AsyncConnection,
-    decision: RouteDecision,
-    item: ClassifiedComment,
-    *,
-    policy_version: str,
-    now: datetime,
-) -> CaseOutcome:
-    """Put the comment in its case: the one it is already in, the open one of its group,
-    or a new one. Idempotent: a redelivered comment finds the case it was put in."""
-    ref = item.comment.ref
-    opened_key = f"{decision.route}:{ref.key}"
-    existing = (
-        await conn.execute(
-            select(cases)
-            .join(case_comments, case_comments.c.case_id == cases.c.id)
-            .where(
-                and_(
-                    case_comments.c.platform == ref.platform,
-                    case_comments.c.comment_id == ref.comment_id,
-                    case_comments.c.revision == ref.revision,
-                    cases.c.route == decision.route,
-                )
-            )
-        )
-    ).first()
-    if existing is not None:
-        return CaseOutcome(
-            case_id=uuid.UUID(existing.id),
-            opened_by_this_comment=existing.opened_by == opened_key,
-            newly_attached=False,
-            severity=Severity(existing.severity),
-            opened_at=aware(existing.opened_at),
-        )
-    member = {"platform": ref.platform, "comment_id": ref.comment_id, "revision": ref.revision}
-    labels = [label.value for label in item.classification.labels]
-    group = (
-        await conn.execute(
-            select(cases).where(
-                and_(cases.c.group_key == decision.group_key, cases.c.status != "resolved")
-            )
-        )
-    ).first()
-    if group is not None:
-        severity = max(Severity(group.severity), decision.severity, key=lambda s: s.rank)
-        await conn.execute(
-            update(cases)
-            .where(cases.c.id == group.id)
-            .values(severity=severity.value, updated_at=now)
-        )
-        await insert_ignore(conn, case_comments, {"case_id": group.id, "added_at": now, **member})
-        await audit(
-            conn,
-            dedup_key=f"case-attach:{group.id}:{ref.key}",
-            at=now,
-            action="case.comment_added",
-            subject_id=group.id,
-            reason=f"route {decision.route} grouped the comment into the open case",
-            policy_version=policy_version,
-            trace_id=item.trace_id,
-            details={"comment": ref.key, "labels": labels},
-        )
-        return CaseOutcome(uuid.UUID(group.id), False, True, severity, aware(group.opened_at))
-
-    case_id = derive_id("case", opened_key)
-    await conn.execute(
-        cases.insert().values(
-            id=str(case_id),
-            group_key=decision.group_key,
-            status=CaseStatus.OPEN.value,
-            severity=decision.severity.value,
-            labels=labels,
-            route=decision.route,
-            policy_version=policy_version,
-            opened_by=opened_key,
-            opened_at=now,
-            updated_at=now,
-            trace_id=item.trace_id,
-            categories=list(item.classification.categories),
-            opener=ref.model_dump(mode="json"),
-            comment_url=item.comment.url,
-            identity=identity(item),
-            muted_by=decision.muted_by,
-            reopen_count=0,
-        )
-    )
-    await conn.execute(case_comments.insert().values(case_id=str(case_id), added_at=now, **member))
-    await audit(
-        conn,
-        dedup_key=f"case-open:{case_id}",
-        at=now,
-        action="case.opened",
-        subject_id=str(case_id),
-        reason=f"route {decision.route} matched"
-        + (f"; pages muted by {decision.muted_by}" if decision.muted_by else ""),
-        policy_version=policy_version,
-        trace_id=item.trace_id,
-        details={
-            "comment": ref.key,
-            "labels": labels,
-            "severity": decision.severity.value,
-            "receivers": [r.name for r in decision.receivers],
-            "chain": decision.chain,
-            "muted_by": decision.muted_by,
-            "deferred": [d.receiver for d in decision.deferred],
-        },
-    )
-    return CaseOutcome(case_id, True, True, decision.severity, now)

@@ -15,7 +15,7 @@ row is ever claimed by two replicas at once; so each step happens once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -25,7 +25,7 @@ from services.router import casework, store
 from services.router.actions import CaseView, case_event, page
 from services.router.answer_due import ANSWER_DUE, advance_answer_due
 from services.router.casework import chain_timer_id
-from services.router.digests import DIGEST, advance_digest, start_digests
+from services.router.digests import DIGEST, advance_digest, digest_timer_row, start_digests
 from services.router.lifecycle import Transition
 from services.router.policy.chain_run import ChainRun, one_step_chain, run_chain
 from services.router.policy.config import Policy
@@ -64,25 +64,48 @@ class Paging:
         return one_step_chain(route.receivers) if route.receivers else None
 
 
+def chain_timer_row(
+    case_id: str, *, chain: str | None, starts_at: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": chain_timer_id(case_id),
+        "case_id": case_id,
+        "kind": CHAIN,
+        "chain": chain,
+        "started_at": starts_at,
+        "notified": 0,
+        "reminded": 0,
+        "due_at": starts_at,
+        "updated_at": now,
+    }
+
+
 async def start_chain(
     conn: AsyncConnection, case_id: str, *, chain: str | None, starts_at: datetime, now: datetime
 ) -> None:
     """The case's chain timer, due when the first step is (once ``group_wait`` is over)."""
-    await insert_ignore(
-        conn,
-        case_timers,
-        {
-            "id": chain_timer_id(case_id),
-            "case_id": case_id,
-            "kind": CHAIN,
-            "chain": chain,
-            "started_at": starts_at,
-            "notified": 0,
-            "reminded": 0,
-            "due_at": starts_at,
-            "updated_at": now,
-        },
+    row = chain_timer_row(case_id, chain=chain, starts_at=starts_at, now=now)
+    await insert_ignore(conn, case_timers, row)
+
+
+def waiting_paging_rows(
+    case_id: str,
+    *,
+    chain: str | None,
+    grouping: Grouping | None,
+    severity: Severity,
+    now: datetime,
+) -> list[dict[str, Any]] | None:
+    """What ``begin_paging`` writes for a case opened now whose first page waits for
+    ``group_wait``: its chain and digest timer rows. None when the first page is due at
+    once (``begin_paging`` sends it)."""
+    if grouping is None or grouping.wait <= timedelta(0):
+        return None
+    starts = now + grouping.wait
+    digest = digest_timer_row(
+        case_id, first_page_at=starts, grouping=grouping, severity=severity, now=now
     )
+    return [chain_timer_row(case_id, chain=chain, starts_at=starts, now=now), digest]
 
 
 async def begin_paging(

@@ -126,6 +126,8 @@ cases = Table(
         postgresql_where=text("status <> 'resolved'"),
         sqlite_where=text("status <> 'resolved'"),
     ),
+    # The cases of an author: the open ones can inhibit a new comment of theirs.
+    Index("ix_cases_author", text("(identity ->> 'author_id')")),
 )
 
 case_comments = Table(

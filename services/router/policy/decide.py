@@ -188,15 +188,16 @@ def decide(
     at: datetime | None = None,
     open_cases: Iterable[OpenCase] = (),
     silences: Iterable[Silence] = (),
+    routes: Iterable[Route] | None = None,
 ) -> list[RouteDecision]:
     """Every route that applies, in tree order: the deepest match, and more while
     ``continue``. ``at`` (for time windows and quiet hours) defaults to when the comment was
-    received, so that a redelivery decides the same."""
+    received, so that a redelivery decides the same. ``routes``, when given, are those
+    ``matching_routes`` found for the same comment and time."""
     when = _aware(at or item.comment.received_at)
     known = facts(item)
-    decisions = [
-        _decision(policy, route, item, when) for route in routes_for(policy.root, known, when)
-    ]
+    matched = routes_for(policy.root, known, when) if routes is None else routes
+    decisions = [_decision(policy, route, item, when) for route in matched]
     cases, active = tuple(open_cases), tuple(silences)
     return [
         replace(
@@ -214,3 +215,17 @@ def decide(
         )
         for d in decisions
     ]
+
+
+def matching_routes(
+    policy: Policy, item: ClassifiedComment, *, at: datetime | None = None
+) -> tuple[Route, ...]:
+    """The routes that apply to ``item``, in tree order (what ``decide`` decides on)."""
+    when = _aware(at or item.comment.received_at)
+    return tuple(routes_for(policy.root, facts(item), when))
+
+
+def case_groups(routes: Iterable[Route], item: ClassifiedComment) -> list[str]:
+    """The group keys of the routes that put ``item`` in a case: what ``decide`` gives as
+    ``group_key`` for them (the shell reads those groups' open cases before deciding)."""
+    return [group_key(r.name, r.grouping.by, item) for r in routes if r.open_case]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.router.policy.config import CompiledInhibitRule
-from services.router.policy.inhibit import OpenCase, inhibiting
+from services.router.policy.inhibit import OpenCase, Sources, inhibiting, key_fields
 from services.router.policy.matchers import parse_matcher
 from services.router.policy.silences import Silence, silencing
 
@@ -104,3 +104,16 @@ def test_a_silence_covers_matching_comments_while_it_lasts(
 def test_a_bad_silence_is_refused(change: dict[str, object], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         Silence.model_validate({**silence().model_dump(), **change})
+
+
+def test_only_cases_sharing_the_most_selective_equal_field_are_candidates() -> None:
+    by_post = CompiledInhibitRule("by-post", (), (), equal=("platform", "post_id"))
+    assert key_fields((RULE, by_post, RULE)) == ("author_id", "post_id")
+    sources = Sources(key_fields((RULE,)), (crisis(), crisis(author_id="u-2")))
+    sources.add(crisis(post_id="p-9"))
+
+    near = sources.near(WHO)
+
+    assert [s.identity["author_id"] for s in near] == ["u-1", "u-1"]
+    assert sources.near({**WHO, "author_id": "u-3"}) == ()
+    assert inhibiting((RULE,), target=ABUSE, identity=WHO, sources=near) is not None

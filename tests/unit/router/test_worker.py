@@ -3,11 +3,15 @@ through the outbox and is published once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.router import store
 from services.router.component import RouterComponent
 from services.router.metrics import RouterMetrics
 from services.router.policy.config import Policy
@@ -223,3 +227,46 @@ async def test_the_router_stage_pages_once_per_case_through_the_bus(
     assert len(bus.records(CASE_EVENTS)) == 2  # opened, then updated by the reply
     assert bus.records(dlq(COMMENTS_CLASSIFIED)) == []
     assert (await table_counts(engine))["cases"] == 1
+
+
+async def test_a_batch_that_meets_a_case_opened_meanwhile_is_routed_comment_by_comment(
+    runtime: Runtime, paging: Paging, metrics: RouterMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (first,) = actions(
+        await route_comment(runtime, paging, f.sensitive(f.comment("forum:c-1")), metrics)
+    )
+    # The batch reads the groups' open cases before another replica commits u-1's case:
+    # it opens a second one for the group, which the database refuses.
+    reads = 0
+    read_open_cases = store.open_group_cases
+
+    async def stale_once(conn: AsyncConnection, keys: Iterable[str]) -> list[Any]:
+        nonlocal reads
+        reads += 1
+        return [] if reads == 1 else await read_open_cases(conn, keys)
+
+    monkeypatch.setattr(store, "open_group_cases", stale_once)
+    batch = [
+        f.sensitive(f.comment("forum:c-2", author_id="u-1")),
+        f.sensitive(f.comment("forum:c-3", author_id="u-2")),
+    ]
+
+    out = await route_batch(runtime, paging, batch, metrics)
+
+    assert reads == 3  # the batch, then each comment on its own
+    async with runtime.engine.connect() as conn:
+        members = (
+            await conn.execute(select(case_comments.c.comment_id, case_comments.c.case_id))
+        ).all()
+        opened = (await conn.execute(select(cases.c.id))).scalars().all()
+    in_case = dict(members)
+    assert sorted(c for c, _ in members) == ["forum:c-1", "forum:c-2", "forum:c-3"]
+    assert in_case["forum:c-2"] == in_case["forum:c-1"] == str(first.case_id)
+    assert len(opened) == 2
+    (page,) = actions(out)  # u-2's new case pages; u-1's was paged already
+    assert str(page.case_id) == in_case["forum:c-3"]
+    # Nothing is counted for the batch that was rolled back.
+    opened_total = runtime.registry.get_sample_value(
+        "vigie_router_cases_opened_total", {"severity": "critical", "route": "crisis"}
+    )
+    assert opened_total == 2
