@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import gc
-
 import uvicorn
 from starlette.types import ASGIApp
 
+from shared.collector import tune_collector
 from shared.http_limits import BodyDeadline, HeaderBoundProtocol, HttpLimits
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
 
-# Handling a record or a webhook allocates many short-lived objects; with the default
-# threshold (700) the young generation was collected every few webhooks, and the full
-# collections that follow paused the event loop for tens of milliseconds: the tail of the
-# latency.
-GC_THRESHOLDS = (20_000, 20, 20)
-
 
 def serve(app: ASGIApp, settings: CommonSettings, *, service: str) -> None:
     configure_logging(service, settings.log_level)
-    # What start-up built (modules, schemas, the app) lives as long as the process: kept out
-    # of every collection, so that a full one scans only what the work left behind.
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_collector()
     limits = HttpLimits()
     uvicorn.run(
         BodyDeadline(app, timeout_s=limits.body_timeout_s),

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from shared.bus import Message
 from shared.codec import decoder
+from shared.collector import freeze_startup_heap
 from shared.events import Event
 from shared.metrics import Backlog, BacklogGauges, StageMetrics, build_info, comment_time
 from shared.runtime import Runtime
@@ -48,6 +49,7 @@ class StageComponent(Generic[E]):
     async def start(self, runtime: Runtime) -> None:
         await self.prepare(runtime)
         await runtime.bus.ensure_topics(self.outputs)
+        freeze_startup_heap()  # before the first batch, which the collection would delay
         self._stage = Stage(
             name=self.name,
             bus=runtime.bus,
