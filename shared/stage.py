@@ -11,6 +11,10 @@ writes on the way). The loop owns the rules that keep delivery at-least-once:
   same batch, forever: nothing is committed, nothing is dropped;
 - any other failure of a batch is narrowed down record by record, and only the record that
   fails on its own goes to the DLQ.
+
+The next batch is polled and processed while the previous one is published and committed
+(one batch ahead at most): a batch's latency no longer includes the previous batch's
+acknowledgement and commit, and every guarantee above holds batch by batch, in order.
 """
 
 from __future__ import annotations
@@ -58,6 +62,17 @@ def is_recoverable(exc: BaseException) -> bool:
 class Decoded(Generic[T]):
     record: Record
     event: T
+
+
+@dataclass(frozen=True, slots=True)
+class _Processed(Generic[T]):
+    """A batch whose writes are done: what to publish before its offsets are committed."""
+
+    records: Sequence[Record]
+    decoded: list[Decoded[T]]
+    out: list[Message]
+    poison: list[Message]
+    started: float
 
 
 class PoisonRecord(Exception):
@@ -133,20 +148,37 @@ class Stage(Generic[T]):
         self.running = False
 
     async def _run(self) -> None:
+        """Poll and process batch N+1 while batch N is published and committed.
+
+        Depth one: ``process`` runs for one batch at a time, in order; a batch's outputs are
+        published only once the previous batch's are acknowledged and its offsets committed,
+        and its own offsets only once its outputs are acknowledged.
+        """
         assert self._consumer is not None
         consumer = self._consumer
         self.running = True
+        settling: asyncio.Task[bool] | None = None
         try:
             while not self._stopping.is_set():
                 records = await consumer.poll(
                     max_records=self._batch_size, timeout_s=self._poll_timeout_s
                 )
+                if settling is not None and settling.done():
+                    settled, settling = settling.result(), None  # raises what it raised
+                    if not settled:
+                        break
                 if not records:
                     continue
-                started = time.perf_counter()
-                if await self._handle_until_done(records):
-                    await consumer.commit(records)
-                    self._metrics.seconds.labels(self.name).observe(time.perf_counter() - started)
+                batch = await self._process_until_done(records)
+                if settling is not None:
+                    settled, settling = await settling, None
+                    if not settled:
+                        break  # stopped before N was acknowledged: N+1 must not commit
+                if batch is None:
+                    break
+                settling = asyncio.create_task(self._settle(batch), name=f"stage:{self.name}:out")
+            if settling is not None:
+                await settling  # stop() drains the last batch
         except Exception:
             # A stage that cannot go on must not leave a process that looks alive: ask the
             # process to stop so that its supervisor restarts it from the committed offsets.
@@ -154,33 +186,26 @@ class Stage(Generic[T]):
             os.kill(os.getpid(), signal.SIGTERM)
             raise
         finally:
+            if settling is not None and not settling.done():
+                settling.cancel()
             self.running = False
 
-    async def _handle_until_done(self, records: Sequence[Record]) -> bool:
-        """Process a batch, retrying infrastructure failures; False if stopped meanwhile."""
+    async def _process_until_done(self, records: Sequence[Record]) -> _Processed[T] | None:
+        """Decode and process a batch, retrying infrastructure failures; None if stopped."""
+        started = time.perf_counter()
         backoff = 0.2
         while True:
             try:
-                await self._handle(records)
-                return True
+                return await self._process_batch(records, started)
             except Exception as exc:
                 if not is_recoverable(exc):
                     raise
-                self._metrics.records.labels(self.name, "retry").inc(len(records))
-                log.warning(
-                    "stage %s: %s, retrying in %.1fs",
-                    self.name,
-                    type(exc).__name__,
-                    backoff,
-                    extra={"fields": {"error": str(exc)[:300]}},
-                )
-            try:
-                await asyncio.wait_for(self._stopping.wait(), backoff)
-                return False
-            except TimeoutError:
-                backoff = min(backoff * 2, self._max_backoff_s)
+                self._log_retry(exc, len(records), backoff)
+            if await self._stopped_within(backoff):
+                return None
+            backoff = min(backoff * 2, self._max_backoff_s)
 
-    async def _handle(self, records: Sequence[Record]) -> None:
+    async def _process_batch(self, records: Sequence[Record], started: float) -> _Processed[T]:
         decoded: list[Decoded[T]] = []
         poison: list[Message] = []
         for record in records:
@@ -194,12 +219,53 @@ class Stage(Generic[T]):
             if is_recoverable(exc):
                 raise
             out = await self._isolate(decoded, poison)
-        await self._bus.publish(out + poison)
-        for message in out:
+        return _Processed(records, decoded, out, poison, started)
+
+    async def _settle(self, batch: _Processed[T]) -> bool:
+        """Publish a processed batch until the broker acknowledges it, then commit its
+        offsets; False if stopped first (nothing committed: the batch comes again).
+
+        The outputs are values already computed and the writes behind them are done, so
+        an unacknowledged publish is retried on its own, with the same messages.
+        """
+        assert self._consumer is not None
+        backoff = 0.2
+        while True:
+            try:
+                await self._bus.publish(batch.out + batch.poison)
+                break
+            except Exception as exc:
+                if not is_recoverable(exc):
+                    raise
+                self._log_retry(exc, len(batch.records), backoff)
+            if await self._stopped_within(backoff):
+                return False
+            backoff = min(backoff * 2, self._max_backoff_s)
+        for message in batch.out:
             self._metrics.published.labels(message.topic).inc()
-        self._metrics.records.labels(self.name, "dlq").inc(len(poison))
-        self._metrics.records.labels(self.name, "ok").inc(len(records) - len(poison))
-        self._observe_age(decoded)
+        self._metrics.records.labels(self.name, "dlq").inc(len(batch.poison))
+        self._metrics.records.labels(self.name, "ok").inc(len(batch.records) - len(batch.poison))
+        self._observe_age(batch.decoded)
+        await self._consumer.commit(batch.records)
+        self._metrics.seconds.labels(self.name).observe(time.perf_counter() - batch.started)
+        return True
+
+    def _log_retry(self, exc: BaseException, records: int, backoff: float) -> None:
+        self._metrics.records.labels(self.name, "retry").inc(records)
+        log.warning(
+            "stage %s: %s, retrying in %.1fs",
+            self.name,
+            type(exc).__name__,
+            backoff,
+            extra={"fields": {"error": str(exc)[:300]}},
+        )
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     def _observe_age(self, decoded: Sequence[Decoded[T]]) -> None:
         if self._event_time is None or not decoded:

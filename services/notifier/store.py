@@ -17,6 +17,7 @@ update it in place.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.events import Action
 from shared.storage.tables import deliveries
+
+log = logging.getLogger(__name__)
 
 PENDING, SENDING = "pending", "sending"
 DELIVERED, FAILED, IN_DOUBT = "delivered", "failed", "in_doubt"
@@ -281,6 +284,20 @@ class Ledger:
         self._engine = engine
         self._held = engine.dialect.name == "postgresql"
         self._connections: dict[str, AsyncConnection] = {}
+
+    async def open(self, now: datetime) -> None:
+        """Open the connections and prepare the statements before the first batch, so that
+        the first page after a start does not wait for them. Best effort: should the
+        database be unreachable, the first batch opens them (and the stage retries)."""
+        if not self._held:
+            return
+        try:
+            for name in (RELAXED, DURABLE):
+                await _claim_postgresql(await self._connection(name), [], now)
+            await _finish_postgresql(await self._connection(RELAXED), [], now)
+        except Exception:
+            log.warning("the deliveries table is not reachable yet", exc_info=True)
+            await self._drop()
 
     async def claim(
         self,

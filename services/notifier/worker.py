@@ -98,6 +98,7 @@ class NotifierComponent(StageComponent[Action]):
         self._runtime = runtime
         self._metrics = NotifierMetrics(runtime.registry)
         self._ledger = store.Ledger(runtime.engine)
+        await self._ledger.open(runtime.clock())
         self._client = httpx.AsyncClient(
             timeout=s.delivery_timeout_s,
             follow_redirects=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -221,8 +222,110 @@ async def test_an_unacknowledged_publish_is_retried_without_committing() -> None
 
     assert bus.committed_at_publish == [0, 0, 0]
     assert out_values(bus) == [b"forum:c-1"]
-    assert len(process.calls) == 3
+    # The outputs were computed once; only their publication is retried.
+    assert process.calls == [["forum:c-1"]]
     assert bus.records(dlq(IN)) == []
+
+
+class GatedBus(MemoryBus):
+    """Holds every publish to OUT until ``release`` is set, failing the first ``fail`` ones;
+    records, per publish to OUT, the outputs and the group's committed offset."""
+
+    def __init__(self, *, fail: int = 0) -> None:
+        super().__init__(partitions=1)
+        self.release = asyncio.Event()
+        self.attempts: list[tuple[list[bytes], int]] = []
+        self._fail = fail
+
+    async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
+        if any(m.topic == OUT for m in messages):
+            self.attempts.append(([m.value for m in messages], self.committed(GROUP, IN, 0)))
+            await self.release.wait()
+            if len(self.attempts) <= self._fail:
+                raise BusUnavailable("broker did not acknowledge")
+        await super().publish(messages, on_acked=on_acked)
+
+
+async def test_the_next_batch_is_processed_while_the_previous_one_is_published() -> None:
+    bus = GatedBus()
+    process = Recorder()
+
+    async with running(make_stage(bus, process)):
+        await bus.publish([good("forum:c-1")])
+        await eventually(lambda: len(bus.attempts) == 1)
+        await bus.publish([good("forum:c-2")])
+        # Batch 2 is processed while batch 1 waits for its acknowledgement ...
+        await eventually(lambda: len(process.calls) == 2)
+        # ... but neither its outputs nor anyone's offsets go out before batch 1's.
+        assert len(bus.attempts) == 1 and out_values(bus) == []
+        assert bus.committed(GROUP, IN, 0) == 0
+        bus.release.set()
+        await eventually(lambda: bus.committed(GROUP, IN, 0) == 2)
+
+    assert process.calls == [["forum:c-1"], ["forum:c-2"]]
+    assert out_values(bus) == [b"forum:c-1", b"forum:c-2"]
+    # Batch 2 was published only once batch 1 was acknowledged and committed.
+    assert bus.attempts == [([b"forum:c-1"], 0), ([b"forum:c-2"], 1)]
+
+
+async def test_a_failed_publish_is_retried_before_the_next_batch_is_published() -> None:
+    bus = GatedBus(fail=2)
+    process = Recorder()
+
+    async with running(make_stage(bus, process)):
+        await bus.publish([good("forum:c-1")])
+        await eventually(lambda: len(bus.attempts) == 1)
+        await bus.publish([good("forum:c-2")])
+        await eventually(lambda: len(process.calls) == 2)
+        bus.release.set()
+        await eventually(lambda: bus.committed(GROUP, IN, 0) == 2)
+
+    assert process.calls == [["forum:c-1"], ["forum:c-2"]]
+    assert out_values(bus) == [b"forum:c-1", b"forum:c-2"]
+    assert bus.attempts == [
+        ([b"forum:c-1"], 0),
+        ([b"forum:c-1"], 0),
+        ([b"forum:c-1"], 0),
+        ([b"forum:c-2"], 1),
+    ]
+
+
+async def test_stopping_before_a_publish_is_acknowledged_commits_neither_batch() -> None:
+    bus = GatedBus(fail=1_000)
+    process = Recorder()
+    stage = make_stage(bus, process)
+
+    async with running(stage):
+        await bus.publish([good("forum:c-1")])
+        await eventually(lambda: len(bus.attempts) == 1)
+        await bus.publish([good("forum:c-2")])
+        await eventually(lambda: len(process.calls) == 2)
+        bus.release.set()
+        await eventually(lambda: len(bus.attempts) >= 2)
+
+    assert bus.committed(GROUP, IN, 0) == 0
+    assert out_values(bus) == []
+    assert {tuple(values) for values, _ in bus.attempts} == {(b"forum:c-1",)}
+    consumer = await bus.consumer([IN], group=GROUP)
+    again = await consumer.poll(max_records=10, timeout_s=0.1)
+    assert [r.offset for r in again] == [0, 1]
+
+
+async def test_stopping_publishes_and_commits_the_batch_already_processed() -> None:
+    bus = GatedBus()
+    process = Recorder()
+    stage = make_stage(bus, process)
+    await stage.start()
+    await bus.publish([good("forum:c-1")])
+    await eventually(lambda: len(bus.attempts) == 1)
+
+    stopping = asyncio.create_task(stage.stop())
+    await asyncio.sleep(0)
+    bus.release.set()
+    await stopping
+
+    assert out_values(bus) == [b"forum:c-1"]
+    assert bus.committed(GROUP, IN, 0) == 1
 
 
 async def test_stopping_while_retrying_commits_nothing_so_the_batch_is_redelivered() -> None:
