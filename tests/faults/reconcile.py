@@ -40,6 +40,7 @@ class Tally:
     crisis: int = 0
     cases: int = 0
     pages: int = 0
+    resent: int = 0  # a page repeated under its idempotency key (see ``reconcile``)
     duplicates: int = 0
     lost: int = 0
     behind: int = 0  # records the consumer groups have not committed
@@ -50,7 +51,7 @@ class Tally:
     def settled(self) -> bool:
         return self.lost == 0 and self.behind == 0 and self.unpublished == 0
 
-    ROW = "{:<24} {:>5} {:>8} {:>6} {:>10} {:>6} {:>5} {:>5} {:>10} {:>4}"
+    ROW = "{:<24} {:>5} {:>8} {:>6} {:>10} {:>6} {:>5} {:>5} {:>6} {:>10} {:>4}"
 
     @classmethod
     def header(cls) -> str:
@@ -63,6 +64,7 @@ class Tally:
             "crisis",
             "cases",
             "pages",
+            "resent",
             "duplicates",
             "lost",
         )
@@ -77,6 +79,7 @@ class Tally:
             self.crisis,
             self.cases,
             self.pages,
+            self.resent,
             self.duplicates,
             self.lost,
         )
@@ -184,8 +187,13 @@ async def reconcile(
         if payload.get("case_id") in case_ids:
             pages[str(payload["action_id"])] += 1
             paged_cases.add(str(payload["case_id"]))
-    tally.pages = sum(pages.values())
-    tally.duplicates += sum(n - 1 for n in pages.values())
+    # A page is one action id, whatever the number of requests that carried it: a notifier
+    # killed between a webhook's send and its record sends it again under the same
+    # X-Vigie-Idempotency-Key, which receivers deduplicate on (the webhook channel's
+    # contract). Those repeats are counted as ``resent``; a second page for a case would
+    # be a second action id, caught by pages != cases.
+    tally.pages = len(pages)
+    tally.resent = sum(n - 1 for n in pages.values())
 
     missing = {
         "stored": [c for c in accepted if (c.platform, c.comment_id) not in stored],
