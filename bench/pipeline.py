@@ -37,10 +37,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.ingest import Connection, closed_loop, cpu_seconds, open_loop
 from bench.stats import percentile
 from services.classifier.worker import GROUP as CLASSIFIER_GROUP
+from services.notifier.worker import CRITICAL_GROUP as CRITICAL_NOTIFIER_GROUP
 from services.notifier.worker import GROUP as NOTIFIER_GROUP
 from services.router.worker import GROUP as ROUTER_GROUP
 from shared.bus.kafka import KafkaBus, topic_partitions
-from shared.topics import ACTIONS, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
+from shared.topics import ACTIONS, ACTIONS_CRITICAL, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
 from tests.databases import create_database, drop_database
 from tests.faults.traffic import (
     CRISIS_TEXTS,
@@ -60,6 +61,7 @@ GROUPS = {
     CLASSIFIER_GROUP: (COMMENTS_NORMALIZED,),
     ROUTER_GROUP: (COMMENTS_CLASSIFIED,),
     NOTIFIER_GROUP: (ACTIONS,),
+    CRITICAL_NOTIFIER_GROUP: (ACTIONS_CRITICAL,),
 }
 
 
@@ -241,10 +243,16 @@ class Routed:
 
     async def notifier_lag(self) -> int:
         """Actions the notifier has yet to take: the end of the topic minus its offsets."""
-        committed = await self._admin.list_consumer_group_offsets(self._prefix + NOTIFIER_GROUP)
-        partitions = [tp for tp in committed if tp.topic == ACTIONS]
-        ends = await self._ends.end_offsets(partitions) if partitions else {}
-        return sum(max(0, ends[tp] - committed[tp].offset) for tp in partitions)
+        left = 0
+        for group, topic in (
+            (NOTIFIER_GROUP, ACTIONS),
+            (CRITICAL_NOTIFIER_GROUP, ACTIONS_CRITICAL),
+        ):
+            committed = await self._admin.list_consumer_group_offsets(self._prefix + group)
+            partitions = [tp for tp in committed if tp.topic == topic]
+            ends = await self._ends.end_offsets(partitions) if partitions else {}
+            left += sum(max(0, ends[tp] - committed[tp].offset) for tp in partitions)
+        return left
 
     async def wait_for_notifier(self, timeout_s: float = 300) -> None:
         """Wait until the notifier has sent every page asked so far, so that a phase does not

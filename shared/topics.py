@@ -7,6 +7,11 @@ COMMENTS_NORMALIZED = "vigie.comments.normalized.v1"
 SOURCE_CHANGES = "vigie.sources.changes.v1"
 COMMENTS_CLASSIFIED = "vigie.comments.classified.v1"
 ACTIONS = "vigie.actions.v1"
+# Actions of critical cases (pages, crisis-resource replies, their follow-ups): a lane of
+# their own, read by a notifier stage of its own, so that a crisis page never queues behind
+# routine work (reactions held back by a platform's rate limit, a backlog of questions).
+ACTIONS_CRITICAL = "vigie.actions.critical.v1"
+ACTION_TOPICS = (ACTIONS, ACTIONS_CRITICAL)
 NOTIFICATION_RESULTS = "vigie.notifications.results.v1"
 CASE_EVENTS = "vigie.cases.events.v1"
 
@@ -16,6 +21,7 @@ MAIN_TOPICS = (
     SOURCE_CHANGES,
     COMMENTS_CLASSIFIED,
     ACTIONS,
+    ACTIONS_CRITICAL,
     NOTIFICATION_RESULTS,
     CASE_EVENTS,
 )

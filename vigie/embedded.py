@@ -23,7 +23,7 @@ from services.ingest.api import IngestComponent
 from services.ingest.settings import IngestSettings
 from services.ingest.youtube_poller import YouTubePoller
 from services.notifier.settings import NotifierSettings
-from services.notifier.worker import NotifierComponent
+from services.notifier.worker import CriticalNotifierComponent, NotifierComponent
 from services.router.access.bootstrap import FIRST_ADMIN, first_admin
 from services.router.access.openapi import document_security
 from services.router.component import RouterComponent
@@ -120,6 +120,7 @@ def create_app(settings: EmbeddedSettings) -> FastAPI:
             ClassifierComponent(settings),
             RouterComponent(settings),
             NotifierComponent(settings),
+            CriticalNotifierComponent(settings),
         ],
     )
     document_security(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.notifier.settings import NotifierSettings
-from services.notifier.worker import NotifierComponent
+from services.notifier.worker import CriticalNotifierComponent, NotifierComponent
 from shared.service import standalone_app
 
 
@@ -13,6 +13,7 @@ def create_app(settings: NotifierSettings) -> FastAPI:
     return standalone_app(
         settings,
         NotifierComponent(settings),
+        CriticalNotifierComponent(settings),
         title="Vigie notifier",
         description="Delivers actions to stakeholders; one delivery per idempotency key.",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from shared.metrics import LATENCY_BUCKETS
+from shared.metrics import LATENCY_BUCKETS, once_per_registry
 
 
 class NotifierMetrics:
@@ -28,3 +28,8 @@ class NotifierMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry) -> NotifierMetrics:
+        """One set per registry: both notifier lanes of a process count into it."""
+        return once_per_registry(registry, "notifier", lambda: cls(registry))

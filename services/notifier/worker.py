@@ -38,11 +38,12 @@ from shared.runtime import Runtime
 from shared.settings import secret_values
 from shared.stage import Decoded, dlq_message
 from shared.stage_component import StageComponent
-from shared.topics import ACTIONS, NOTIFICATION_RESULTS
+from shared.topics import ACTIONS, ACTIONS_CRITICAL, NOTIFICATION_RESULTS
 
 log = logging.getLogger(__name__)
 
 GROUP = "vigie-notifier"
+CRITICAL_GROUP = "vigie-notifier-critical"
 OUTCOMES = {
     store.DELIVERED: DeliveryOutcome.DELIVERED,
     store.FAILED: DeliveryOutcome.FAILED,
@@ -96,7 +97,7 @@ class NotifierComponent(StageComponent[Action]):
     async def prepare(self, runtime: Runtime) -> None:
         s = self._settings
         self._runtime = runtime
-        self._metrics = NotifierMetrics(runtime.registry)
+        self._metrics = NotifierMetrics.for_registry(runtime.registry)
         self._ledger = store.Ledger(runtime.engine)
         await self._ledger.open(runtime.clock())
         self._client = httpx.AsyncClient(
@@ -329,3 +330,18 @@ class NotifierComponent(StageComponent[Action]):
         if fallback is not None:
             messages.append(to_message(self.source, fallback, key=str(action.case_id)))
         return messages
+
+
+class CriticalNotifierComponent(NotifierComponent):
+    """The critical cases' lane: the same deliveries, read from a topic and a consumer group
+    of their own, so that a crisis page never waits behind routine actions (a platform's
+    rate limit holding reactions back, a backlog). Its rate limits and breakers are its own;
+    its fallbacks stay in the lane; e-mail digests are the routine lane's (critical pages
+    are never held for one)."""
+
+    name = "notifier-critical"
+    group = CRITICAL_GROUP
+    source = ACTIONS_CRITICAL
+
+    def _digests_across_batches(self) -> bool:
+        return False

@@ -28,14 +28,14 @@ from shared.runtime import Runtime
 from shared.settings import secret_values
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
-from shared.topics import ACTIONS, CASE_EVENTS, COMMENTS_CLASSIFIED
+from shared.topics import ACTIONS, ACTIONS_CRITICAL, CASE_EVENTS, COMMENTS_CLASSIFIED
 
 
 class RouterComponent(StageComponent[ClassifiedComment]):
     name = "router"
     group = GROUP
     source = COMMENTS_CLASSIFIED
-    outputs = (ACTIONS, CASE_EVENTS)
+    outputs = (ACTIONS, ACTIONS_CRITICAL, CASE_EVENTS)
     model = ClassifiedComment
 
     def __init__(self, settings: RouterSettings, *, policy: Policy | None = None) -> None:

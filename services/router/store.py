@@ -25,7 +25,7 @@ from services.router.policy.inhibit import OpenCase
 from services.router.policy.schema import EQUAL_FIELDS
 from shared.bus import Message
 from shared.codec import to_message
-from shared.events import Action, CaseStatus, CommentRef
+from shared.events import Action, CaseStatus, CommentRef, Severity
 from shared.storage.tables import (
     audit_log,
     case_actions,
@@ -41,7 +41,7 @@ from shared.storage.writes import (
     insert_many,
     insert_or_move_earlier,
 )
-from shared.topics import ACTIONS, CASE_EVENTS
+from shared.topics import ACTIONS, ACTIONS_CRITICAL, CASE_EVENTS
 
 SYSTEM = "system:router"
 
@@ -187,7 +187,9 @@ async def stage_events(conn: AsyncConnection, events: list[Any], *, now: datetim
 
 
 def _topic(event: Any) -> str:
-    return ACTIONS if isinstance(event, Action) else CASE_EVENTS
+    if not isinstance(event, Action):
+        return CASE_EVENTS
+    return ACTIONS_CRITICAL if event.severity is Severity.CRITICAL else ACTIONS
 
 
 def _among(conn: AsyncConnection, column: Any, values: list[Any]) -> ColumnElement[bool]:

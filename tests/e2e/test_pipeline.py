@@ -23,10 +23,17 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.classifier.worker import GROUP as CLASSIFIER_GROUP
 from services.notifier.webhook import verify
+from services.notifier.worker import CRITICAL_GROUP as CRITICAL_NOTIFIER_GROUP
 from services.notifier.worker import GROUP as NOTIFIER_GROUP
 from services.router.worker import GROUP as ROUTER_GROUP
 from shared.bus.kafka import topic_partitions
-from shared.topics import ACTIONS, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED, COMMENTS_RAW
+from shared.topics import (
+    ACTIONS,
+    ACTIONS_CRITICAL,
+    COMMENTS_CLASSIFIED,
+    COMMENTS_NORMALIZED,
+    COMMENTS_RAW,
+)
 from tests.peers import RecordingServer, recording_server
 from vigie.stack import Stack
 
@@ -51,6 +58,7 @@ PIPELINE_GROUPS = {
     CLASSIFIER_GROUP: (COMMENTS_NORMALIZED,),
     ROUTER_GROUP: (COMMENTS_CLASSIFIED,),
     NOTIFIER_GROUP: (ACTIONS,),
+    CRITICAL_NOTIFIER_GROUP: (ACTIONS_CRITICAL,),
 }
 
 

@@ -17,9 +17,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.classifier.worker import GROUP as CLASSIFIER_GROUP
+from services.notifier.worker import CRITICAL_GROUP as CRITICAL_NOTIFIER_GROUP
 from services.notifier.worker import GROUP as NOTIFIER_GROUP
 from services.router.worker import GROUP as ROUTER_GROUP
-from shared.topics import ACTIONS, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
+from shared.topics import ACTIONS, ACTIONS_CRITICAL, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
 from tests.faults.traffic import Comment
 from tests.peers import RecordingServer
 
@@ -27,6 +28,7 @@ PIPELINE_GROUPS = {
     CLASSIFIER_GROUP: COMMENTS_NORMALIZED,
     ROUTER_GROUP: COMMENTS_CLASSIFIED,
     NOTIFIER_GROUP: ACTIONS,
+    CRITICAL_NOTIFIER_GROUP: ACTIONS_CRITICAL,
 }
 
 

@@ -33,7 +33,7 @@ from shared.events import (
 from shared.runtime import Runtime, utc_now
 from shared.stage import Decoded
 from shared.storage.engine import create_engine
-from shared.topics import ACTIONS, COMMENTS_CLASSIFIED
+from shared.topics import ACTION_TOPICS, COMMENTS_CLASSIFIED
 from tests.databases import asyncpg_dsn, create_database, drop_database
 from tests.unit import factories as f
 from vigie.stack import ServiceProcess
@@ -94,19 +94,27 @@ def case_of(item: ClassifiedComment) -> str:
 
 
 class ActionsTail:
-    """The actions published from now on, read straight from the topic."""
+    """The actions published from now on, read straight from both action topics."""
 
     def __init__(self, bootstrap: str) -> None:
+        self._bootstrap = bootstrap
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.seen: list[Action] = []
 
     async def __aenter__(self) -> ActionsTail:
+        bus = KafkaBus(self._bootstrap, client_id="vigie-test-actions-tail")
+        await bus.start()
+        try:
+            await bus.ensure_topics(ACTION_TOPICS)
+        finally:
+            await bus.stop()
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(ACTIONS)
-        if not partitions:
-            await self._consumer._client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(ACTIONS) or set()
-        assigned = [TopicPartition(ACTIONS, p) for p in partitions]
+        await self._consumer._client.force_metadata_update()
+        assigned = [
+            TopicPartition(topic, p)
+            for topic in ACTION_TOPICS
+            for p in self._consumer.partitions_for_topic(topic) or set()
+        ]
         self._consumer.assign(assigned)
         for tp, offset in (await self._consumer.end_offsets(assigned)).items():
             self._consumer.seek(tp, offset)

@@ -34,7 +34,7 @@ from shared.storage.tables import (
     cases,
     router_outbox,
 )
-from shared.topics import ACTIONS, CASE_EVENTS
+from shared.topics import ACTION_TOPICS, CASE_EVENTS
 from tests.unit import factories as f
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -119,7 +119,7 @@ async def prepared_router(runtime: Runtime, policy: Policy, **settings: Any) -> 
 
 
 def actions(messages: Sequence[Message]) -> list[Action]:
-    return [Action.model_validate_json(m.value) for m in messages if m.topic == ACTIONS]
+    return [Action.model_validate_json(m.value) for m in messages if m.topic in ACTION_TOPICS]
 
 
 def case_events(messages: Sequence[Message]) -> list[CaseEvent]:
@@ -127,14 +127,14 @@ def case_events(messages: Sequence[Message]) -> list[CaseEvent]:
 
 
 def published_actions(bus: MemoryBus) -> list[Action]:
-    return [Action.model_validate_json(r.value) for r in bus.records(ACTIONS)]
+    return [Action.model_validate_json(r.value) for t in ACTION_TOPICS for r in bus.records(t)]
 
 
 async def outbox_actions(engine: AsyncEngine) -> list[Action]:
     async with engine.connect() as conn:
         rows = await conn.execute(
             select(router_outbox.c.value)
-            .where(router_outbox.c.topic == ACTIONS)
+            .where(router_outbox.c.topic.in_(ACTION_TOPICS))
             .order_by(router_outbox.c.id)
         )
         return [Action.model_validate_json(value) for value in rows.scalars()]

@@ -30,7 +30,14 @@ from shared.events import (
 )
 from shared.runtime import Runtime
 from shared.storage.tables import audit_log, case_comments, cases
-from shared.topics import CASE_EVENTS, COMMENTS_CLASSIFIED, dlq
+from shared.topics import (
+    ACTION_TOPICS,
+    ACTIONS,
+    ACTIONS_CRITICAL,
+    CASE_EVENTS,
+    COMMENTS_CLASSIFIED,
+    dlq,
+)
 from tests.unit import factories as f
 from tests.unit.factories import eventually
 from tests.unit.router.conftest import (
@@ -270,3 +277,20 @@ async def test_a_batch_that_meets_a_case_opened_meanwhile_is_routed_comment_by_c
         "vigie_router_cases_opened_total", {"severity": "critical", "route": "crisis"}
     )
     assert opened_total == 2
+
+
+async def test_critical_cases_act_in_a_lane_of_their_own(
+    runtime: Runtime, paging: Paging, metrics: RouterMetrics
+) -> None:
+    crisis = f.sensitive(f.comment("forum:c-1", text="I want to kill myself", author_id="u-1"))
+    praise = f.classified(
+        f.comment("fb:c-2", platform="facebook", author_id="u-2", text="merci !"),
+        f.classification(Label.PRAISE, severity=Severity.LOW),
+    )
+
+    out = await route_batch(runtime, paging, [crisis, praise], metrics)
+
+    lanes = {(a.severity, m.topic) for m in out if m.topic in ACTION_TOPICS for a in actions([m])}
+    assert (Severity.CRITICAL, ACTIONS_CRITICAL) in lanes
+    assert (Severity.LOW, ACTIONS) in lanes
+    assert {topic for severity, topic in lanes if severity is not Severity.CRITICAL} == {ACTIONS}
