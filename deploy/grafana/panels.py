@@ -379,7 +379,7 @@ DELIVERIES = Dashboard(
                 ),
                 Query(
                     "sum by (outcome) (rate(vigie_stage_records_total"
-                    f'{{stage="notifier", outcome!="ok"}}[{RATE}])) or vector(0)',
+                    f'{{stage=~"notifier.*", outcome!="ok"}}[{RATE}])) or vector(0)',
                     "notifier {{outcome}} per second",
                 ),
             ),
