@@ -41,6 +41,7 @@ from shared.topics import dlq
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 RECOVERABLE: tuple[type[BaseException], ...] = (
     BusUnavailable,
@@ -193,17 +194,7 @@ class Stage(Generic[T]):
     async def _process_until_done(self, records: Sequence[Record]) -> _Processed[T] | None:
         """Decode and process a batch, retrying infrastructure failures; None if stopped."""
         started = time.perf_counter()
-        backoff = 0.2
-        while True:
-            try:
-                return await self._process_batch(records, started)
-            except Exception as exc:
-                if not is_recoverable(exc):
-                    raise
-                self._log_retry(exc, len(records), backoff)
-            if await self._stopped_within(backoff):
-                return None
-            backoff = min(backoff * 2, self._max_backoff_s)
+        return await self._until_done(lambda: self._process_batch(records, started), len(records))
 
     async def _process_batch(self, records: Sequence[Record], started: float) -> _Processed[T]:
         decoded: list[Decoded[T]] = []
@@ -229,18 +220,13 @@ class Stage(Generic[T]):
         an unacknowledged publish is retried on its own, with the same messages.
         """
         assert self._consumer is not None
-        backoff = 0.2
-        while True:
-            try:
-                await self._bus.publish(batch.out + batch.poison)
-                break
-            except Exception as exc:
-                if not is_recoverable(exc):
-                    raise
-                self._log_retry(exc, len(batch.records), backoff)
-            if await self._stopped_within(backoff):
-                return False
-            backoff = min(backoff * 2, self._max_backoff_s)
+
+        async def publish() -> bool:
+            await self._bus.publish(batch.out + batch.poison)
+            return True
+
+        if await self._until_done(publish, len(batch.records)) is None:
+            return False
         for message in batch.out:
             self._metrics.published.labels(message.topic).inc()
         self._metrics.records.labels(self.name, "dlq").inc(len(batch.poison))
@@ -249,6 +235,21 @@ class Stage(Generic[T]):
         await self._consumer.commit(batch.records)
         self._metrics.seconds.labels(self.name).observe(time.perf_counter() - batch.started)
         return True
+
+    async def _until_done(self, attempt: Callable[[], Awaitable[R]], records: int) -> R | None:
+        """``attempt()``'s result, retrying infrastructure failures with backoff, forever;
+        None if the stage is stopped meanwhile."""
+        backoff = 0.2
+        while True:
+            try:
+                return await attempt()
+            except Exception as exc:
+                if not is_recoverable(exc):
+                    raise
+                self._log_retry(exc, records, backoff)
+            if await self._stopped_within(backoff):
+                return None
+            backoff = min(backoff * 2, self._max_backoff_s)
 
     def _log_retry(self, exc: BaseException, records: int, backoff: float) -> None:
         self._metrics.records.labels(self.name, "retry").inc(records)

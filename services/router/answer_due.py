@@ -27,7 +27,6 @@ from services.router.policy.tree import Route
 from shared.bus import Message
 from shared.events import CaseStatus
 from shared.storage.tables import case_timers
-from shared.storage.writes import insert_ignore
 
 ANSWER_DUE = "answer_due"
 
@@ -39,7 +38,8 @@ def answer_due_timer_id(case_id: str) -> str:
 def answer_due_row(
     case_id: str, *, due_at: datetime, lang: str | None, now: datetime
 ) -> dict[str, Any]:
-    """The case's reminder row as first written (``schedule_answer_due``)."""
+    """The case's reminder row as first written (an earlier due time wins, see
+    ``batch_writes``)."""
     return {
         "id": answer_due_timer_id(case_id),
         "case_id": case_id,
@@ -50,21 +50,6 @@ def answer_due_row(
         "due_at": due_at,
         "updated_at": now,
     }
-
-
-async def schedule_answer_due(
-    conn: AsyncConnection, case_id: str, *, due_at: datetime, lang: str | None, now: datetime
-) -> None:
-    """The case's reminder row, due at ``due_at`` unless an earlier one is already set."""
-    timer_id = answer_due_timer_id(case_id)
-    await insert_ignore(
-        conn, case_timers, answer_due_row(case_id, due_at=due_at, lang=lang, now=now)
-    )
-    await conn.execute(
-        update(case_timers)
-        .where(case_timers.c.id == timer_id, case_timers.c.due_at > due_at)
-        .values(due_at=due_at, updated_at=now)
-    )
 
 
 async def _pages_nobody(conn: AsyncConnection, case_id: str) -> bool:

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import ARRAY, ColumnElement, any_, bindparam, func, select, true, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.bus import Bus, Message
+from shared.storage.predicates import among
 from shared.storage.tables import router_outbox
 from shared.storage.writes import insert_ignore_many
 
@@ -75,16 +76,10 @@ class Publisher:
         published = 0
         for start in range(0, len(ids), self._batch_size):
             chunk = ids[start : start + self._batch_size]
-            published += await self._claim(self._among(router_outbox.c.event_id, chunk), now)
+            published += await self._claim(
+                among(self._engine.dialect.name, router_outbox.c.event_id, chunk), now
+            )
         return published
-
-    def _among(self, column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
-        """``column = ANY(:array)`` on PostgreSQL: one statement text whatever the number of
-        values, so asyncpg prepares it once per connection (an IN list of each length is a
-        statement of its own)."""
-        if self._engine.dialect.name != "postgresql":
-            return column.in_(values)
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
 
     async def drain(self, *, now: datetime) -> int:
         """Publish every unpublished row, oldest first (the safety net)."""
@@ -118,7 +113,9 @@ class Publisher:
                     self._published.labels(message.topic).inc()
             await conn.execute(
                 update(router_outbox)
-                .where(self._among(router_outbox.c.id, [row.id for row in rows]))
+                .where(
+                    among(self._engine.dialect.name, router_outbox.c.id, [row.id for row in rows])
+                )
                 .values(published_at=now)
             )
             return len(rows)

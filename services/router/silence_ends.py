@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.router import store
 from shared.events import CaseStatus
 from shared.storage.tables import case_timers, silences
-from shared.storage.writes import insert_ignore
 
 SILENCED = "silenced"
 SILENCE_PREFIX = "silence:"
@@ -63,15 +62,6 @@ def silenced_timer_row(
         "due_at": ends_at,
         "updated_at": now,
     }
-
-
-async def hold_until_silence_ends(
-    conn: AsyncConnection, case_id: str, silence_id: str, *, chain: str | None, now: datetime
-) -> None:
-    """The case's row, due when the silence ends."""
-    ends_at = await silence_ends_at(conn, silence_id, now=now)
-    row = silenced_timer_row(case_id, silence_id, chain=chain, ends_at=ends_at, now=now)
-    await insert_ignore(conn, case_timers, row)
 
 
 async def silence_expired(conn: AsyncConnection, silence_id: str, *, now: datetime) -> int:

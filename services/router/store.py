@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     String,
-    any_,
     bindparam,
     literal_column,
     or_,
@@ -26,6 +24,7 @@ from services.router.policy.schema import EQUAL_FIELDS
 from shared.bus import Message
 from shared.codec import to_message
 from shared.events import Action, CaseStatus, CommentRef, Severity
+from shared.storage.predicates import among
 from shared.storage.tables import (
     audit_log,
     case_actions,
@@ -167,13 +166,6 @@ async def record_action(
     return await stage_events(conn, [action], now=now)
 
 
-async def record_skip(
-    conn: AsyncConnection, case_id: str, action_id: str, kind: str, *, note: str, now: datetime
-) -> None:
-    """An action the route asks for that nothing can carry out, kept with the reason."""
-    await insert_ignore(conn, case_actions, skip_row(case_id, action_id, kind, note=note, now=now))
-
-
 def event_message(event: Any) -> Message:
     """An action or a case event as the outbox holds it, keyed by its case."""
     return to_message(_topic(event), event, key=str(event.case_id))
@@ -192,16 +184,6 @@ def _topic(event: Any) -> str:
     return ACTIONS_CRITICAL if event.severity is Severity.CRITICAL else ACTIONS
 
 
-def _among(conn: AsyncConnection, column: Any, values: list[Any]) -> ColumnElement[bool]:
-    """``column = ANY(:array)`` on PostgreSQL: one statement text whatever the number of
-    values, prepared once per connection; ``IN`` elsewhere."""
-    if conn.dialect.name != "postgresql":
-        return cast("ColumnElement[bool]", column.in_(values))
-    return cast(
-        "ColumnElement[bool]", column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    )
-
-
 def _identity_field(name: str) -> ColumnElement[Any]:
     """``identity ->> 'name'``, as the index of migration 0008 spells it (PostgreSQL and
     SQLite alike)."""
@@ -216,7 +198,7 @@ async def inhibiting_cases(
     """The unresolved cases whose identity has one of the ``wanted`` values of a field
     (``{"author_id": [...]}``): those that can inhibit comments with these identities."""
     matches = [
-        _among(conn, _identity_field(name), sorted(set(values)))
+        among(conn.dialect.name, _identity_field(name), sorted(set(values)))
         for name, values in wanted.items()
         if values
     ]
@@ -253,8 +235,8 @@ async def memberships(conn: AsyncConnection, refs: Sequence[CommentRef]) -> list
             select(cases, c.platform, c.comment_id, c.revision)
             .join(case_comments, c.case_id == cases.c.id)
             .where(
-                _among(conn, c.platform, sorted({p for p, _, _ in wanted})),
-                _among(conn, c.comment_id, sorted({i for _, i, _ in wanted})),
+                among(conn.dialect.name, c.platform, sorted({p for p, _, _ in wanted})),
+                among(conn.dialect.name, c.comment_id, sorted({i for _, i, _ in wanted})),
             )
         )
     ).all()
@@ -267,7 +249,8 @@ async def open_group_cases(conn: AsyncConnection, group_keys: Iterable[str]) -> 
     if not keys:
         return []
     query = select(cases).where(
-        _among(conn, cases.c.group_key, keys), cases.c.status != CaseStatus.RESOLVED.value
+        among(conn.dialect.name, cases.c.group_key, keys),
+        cases.c.status != CaseStatus.RESOLVED.value,
     )
     return list((await conn.execute(query)).all())
 
