@@ -11,6 +11,10 @@ the decision hold across restarts and replicas. Concurrent lookups are coalesced
 burst of webhooks costs a few queries rather than one connection checkout each, and a lookup
 waits for at most part of a query before its own starts. Writes are batched in the
 background so the webhook's answer never waits for them.
+
+On PostgreSQL both statements go through a small pool of the driver's own
+(``shared.storage.driver_pool``): each webhook pays for part of a lookup and part of a
+write, and SQLAlchemy's checkout and statement layers cost more than the statements do.
 """
 
 from __future__ import annotations
@@ -24,39 +28,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
 from sqlalchemy import delete, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.runtime import Clock
+from shared.storage.driver_pool import DriverPool
 from shared.storage.tables import ingest_seen
 from shared.storage.writes import insert_ignore_many
 
 log = logging.getLogger(__name__)
 
 _LOOKUP_CHUNK = 500
-# One array parameter, a statement the driver prepares once per connection.
+# Array parameters: statements the driver prepares once per connection, whatever the count.
 _LOOKUP_ANY = f"SELECT event_id FROM {ingest_seen.name} WHERE event_id = ANY($1::varchar[])"
-
-
-async def _asyncpg_lookup(conn: AsyncConnection, ids: list[str]) -> list[str]:
-    """The ids of ``ids`` in the table, asked of the driver directly.
-
-    On the webhook's path: one round trip, where a statement through the ORM layer costs
-    three (BEGIN, SELECT, ROLLBACK) and twice the CPU. The driver's errors are raised as
-    SQLAlchemy's, as every other database error is.
-    """
-    pooled = await conn.get_raw_connection()
-    driver = pooled.driver_connection
-    assert driver is not None, "a checked-out connection has its driver connection"
-    try:
-        rows = await driver.fetch(_LOOKUP_ANY, ids)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        if isinstance(exc, asyncpg.InterfaceError):
-            pooled.invalidate(exc)  # the connection's state is unknown: not pooled again
-        raise OperationalError(_LOOKUP_ANY, None, exc) from exc
-    return [row[0] for row in rows]
+_RECORD_UNNEST = (
+    f"INSERT INTO {ingest_seen.name} (event_id, platform, seen_at) "
+    "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[]) "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +68,8 @@ class SeenStore:
         lookups_in_flight: int = 2,
     ) -> None:
         self._engine = engine
+        # Lookups in flight plus the writer's statement.
+        self._driver = DriverPool.for_engine(engine, max_size=max(1, lookups_in_flight) + 1)
         self._clock = clock
         # Keyed by the ids' integers: plain ints are not tracked by the garbage collector,
         # so a full cache does not lengthen every full collection (UUID objects are).
@@ -115,6 +107,8 @@ class SeenStore:
             await self.flush()
         if self._pending:
             log.warning("%d seen revisions not recorded at shutdown", len(self._pending))
+        if self._driver is not None:
+            await self._driver.close()
 
     def _cached(self, event_id: uuid.UUID) -> bool:
         if event_id.int in self._cache:
@@ -143,10 +137,12 @@ class SeenStore:
         found: set[uuid.UUID] = set()
         for start in range(0, len(unknown), _LOOKUP_CHUNK):
             chunk = unknown[start : start + _LOOKUP_CHUNK]
+            if self._driver is not None:
+                found.update(
+                    uuid.UUID(r) for r in await self._driver.fetch_column(_LOOKUP_ANY, chunk)
+                )
+                continue
             async with self._engine.connect() as conn:
-                if conn.dialect.driver == "asyncpg":
-                    found.update(uuid.UUID(r) for r in await _asyncpg_lookup(conn, chunk))
-                    continue
                 rows = await conn.execute(
                     select(ingest_seen.c.event_id).where(ingest_seen.c.event_id.in_(chunk))
                 )
@@ -213,12 +209,20 @@ class SeenStore:
         if not self._pending:
             return
         batch = dict(self._pending)
-        rows = [
-            {"event_id": str(e), "platform": platform, "seen_at": at}
-            for e, (platform, at) in batch.items()
-        ]
-        async with self._engine.begin() as conn:
-            await insert_ignore_many(conn, ingest_seen, rows)
+        if self._driver is not None:
+            await self._driver.execute(
+                _RECORD_UNNEST,
+                [str(e) for e in batch],
+                [platform for platform, _ in batch.values()],
+                [at for _, at in batch.values()],
+            )
+        else:
+            rows = [
+                {"event_id": str(e), "platform": platform, "seen_at": at}
+                for e, (platform, at) in batch.items()
+            ]
+            async with self._engine.begin() as conn:
+                await insert_ignore_many(conn, ingest_seen, rows)
         for event_id in batch:
             self._pending.pop(event_id, None)
         await self._maybe_prune()

@@ -252,5 +252,7 @@ async def run_replay(
     except (SQLAlchemyError, OSError) as exc:
         raise ReplayError(f"database unavailable: {exc}") from exc
     finally:
+        if seen is not None:
+            await seen.stop()
         await bus.stop()
         await engine.dispose()

@@ -49,6 +49,14 @@ PRODUCER_BROKEN = (
 )
 
 
+# While a partition's batch is in flight (the idempotent producer sends one at a time per
+# partition) the next messages gather in one batch; when that batch is full, every further
+# send waits for a round trip. aiokafka's default, 16 KiB, filled with a few dozen comments:
+# a classifier's or router's batch of output waited for several round trips in a row. Half
+# of the broker's default largest record batch (1 MiB).
+MAX_BATCH_BYTES = 512 * 1024
+
+
 class KafkaBus:
     def __init__(
         self,
@@ -83,6 +91,7 @@ class KafkaBus:
             acks="all",
             enable_idempotence=True,
             linger_ms=self._linger_ms,
+            max_batch_size=MAX_BATCH_BYTES,
             partitioner=partition_of,
             request_timeout_ms=int(self._publish_timeout_s * 1000),
         )
@@ -147,17 +156,19 @@ class KafkaBus:
             futures = [await self._queue(producer, m) for m in messages]
         except KafkaError as exc:
             raise BusUnavailable(f"broker did not take the messages: {type(exc).__name__}") from exc
-        acked = asyncio.gather(*futures)
-        acked.add_done_callback(functools.partial(_settled, on_acked))
+        acked = _all_acked(futures, on_acked)
+        # Waiting ends at the deadline, the messages stay queued: the idempotent producer
+        # delivers them once the broker is back, exactly once, and ``on_acked`` still runs.
+        expiry = asyncio.get_running_loop().call_later(self._publish_timeout_s, _expire, acked)
         try:
-            # The shield keeps the messages queued when we stop waiting: the idempotent
-            # producer delivers them once the broker is back, exactly once.
-            await asyncio.wait_for(asyncio.shield(acked), self._publish_timeout_s)
+            await acked
         except (KafkaError, TimeoutError) as exc:
             if isinstance(exc, PRODUCER_BROKEN):
                 with contextlib.suppress(KafkaError, OSError):
                     await self._replace(producer)
             raise BusUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
+        finally:
+            expiry.cancel()
 
     async def _queue(self, producer: AIOKafkaProducer, message: Message) -> asyncio.Future[Any]:
         if message.event_id is not None:
@@ -264,14 +275,46 @@ class KafkaConsumer:
         await self._consumer.stop()
 
 
-def _settled(on_acked: Acked | None, acked: asyncio.Future[Any]) -> None:
-    if acked.cancelled():
-        return
-    if acked.exception() is None:  # retrieving it also silences "never retrieved"
-        if on_acked is not None:
-            on_acked()
-    else:
-        log.debug("queued messages failed: %r", acked.exception())
+def _all_acked(
+    futures: Sequence[asyncio.Future[Any]], on_acked: Acked | None
+) -> asyncio.Future[None]:
+    """One future for a publish's messages: done when all are acknowledged, or failed with
+    the first failure. ``on_acked`` runs once all are acknowledged, even if nobody waits for
+    the returned future any more (it timed out or was cancelled).
+
+    Lighter than ``wait_for(shield(gather(...)))``, which builds three futures and a task's
+    worth of callbacks for every webhook.
+    """
+    acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    remaining = len(futures)
+
+    def settle(future: asyncio.Future[Any]) -> None:
+        nonlocal remaining
+        failure = (
+            KafkaError("the producer dropped the message")
+            if future.cancelled()
+            else future.exception()  # retrieving it also silences "never retrieved"
+        )
+        if failure is not None:
+            log.debug("queued message failed: %r", failure)
+            if not acked.done():
+                acked.set_exception(failure)
+            return
+        remaining -= 1
+        if remaining == 0:
+            if on_acked is not None:
+                on_acked()
+            if not acked.done():
+                acked.set_result(None)
+
+    for future in futures:
+        future.add_done_callback(settle)
+    return acked
+
+
+def _expire(acked: asyncio.Future[None]) -> None:
+    if not acked.done():
+        acked.set_exception(TimeoutError())
 
 
 async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, list[int]]:

@@ -341,9 +341,10 @@ async def test_replay_renormalises_what_the_archive_holds(
     # Without --force, what was already published is not published again.
     await pair.first.component.flush()
     engine = create_engine(database_url)
+    seen = SeenStore(engine, now)
     try:
-        seen = SeenStore(engine, now)
         again = await replay(records, adapters=adapters, bus=bus, seen=seen, platforms={"meta"})
     finally:
+        await seen.stop()
         await engine.dispose()
     assert (again.published, again.duplicates) == (0, len(expected))
