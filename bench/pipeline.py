@@ -36,12 +36,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.ingest import Connection, closed_loop, cpu_seconds, open_loop
 from bench.stats import percentile
-from services.classifier.worker import GROUP as CLASSIFIER_GROUP
-from services.notifier.worker import CRITICAL_GROUP as CRITICAL_NOTIFIER_GROUP
-from services.notifier.worker import GROUP as NOTIFIER_GROUP
-from services.router.worker import GROUP as ROUTER_GROUP
 from shared.bus.kafka import KafkaBus, topic_partitions
-from shared.topics import ACTIONS, ACTIONS_CRITICAL, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
+from shared.topics import ACTIONS, ACTIONS_CRITICAL
 from tests.databases import create_database, drop_database
 from tests.faults.traffic import (
     CRISIS_TEXTS,
@@ -53,16 +49,11 @@ from tests.faults.traffic import (
     generic_comment,
 )
 from tests.peers import Received, RecordingServer, recording_server
+from vigie.groups import PIPELINE_GROUPS, ROUTING_GROUPS
 from vigie.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = {"ingest": 18281, "router": 18282, "classifier": 18283, "notifier": 18284}
-GROUPS = {
-    CLASSIFIER_GROUP: (COMMENTS_NORMALIZED,),
-    ROUTER_GROUP: (COMMENTS_CLASSIFIED,),
-    NOTIFIER_GROUP: (ACTIONS,),
-    CRITICAL_NOTIFIER_GROUP: (ACTIONS_CRITICAL,),
-}
 
 
 def progress(label: str, done: int, total: int) -> None:
@@ -185,7 +176,7 @@ def generic_webhook(n: int, crisis_every: int) -> bytes:
 async def skip_backlog(bootstrap: str, prefix: str) -> None:
     """Start this run's groups at the end of their topics: this broker is shared, and what
     earlier runs left there is not this run's work."""
-    for group, topics in GROUPS.items():
+    for group, topics in PIPELINE_GROUPS.items():
         existing = await topic_partitions(bootstrap, topics)
         partitions = [TopicPartition(t, p) for t, numbers in existing.items() for p in numbers]
         if not partitions:
@@ -217,12 +208,13 @@ class Routed:
         self._base = await self._committed()
 
     async def _committed(self) -> int:
-        offsets = await self._admin.list_consumer_group_offsets(self._prefix + ROUTER_GROUP)
-        return sum(
-            meta.offset
-            for tp, meta in offsets.items()
-            if tp.topic == COMMENTS_CLASSIFIED and meta.offset > 0
-        )
+        total = 0
+        for group, topic in ROUTING_GROUPS.items():  # both lanes
+            offsets = await self._admin.list_consumer_group_offsets(self._prefix + group)
+            total += sum(
+                meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0
+            )
+        return total
 
     async def count(self) -> int:
         return await self._committed() - self._base
@@ -244,12 +236,11 @@ class Routed:
     async def notifier_lag(self) -> int:
         """Actions the notifier has yet to take: the end of the topic minus its offsets."""
         left = 0
-        for group, topic in (
-            (NOTIFIER_GROUP, ACTIONS),
-            (CRITICAL_NOTIFIER_GROUP, ACTIONS_CRITICAL),
-        ):
+        for group, topics in PIPELINE_GROUPS.items():
+            if not set(topics) & {ACTIONS, ACTIONS_CRITICAL}:
+                continue
             committed = await self._admin.list_consumer_group_offsets(self._prefix + group)
-            partitions = [tp for tp in committed if tp.topic == topic]
+            partitions = [tp for tp in committed if tp.topic in topics]
             ends = await self._ends.end_offsets(partitions) if partitions else {}
             left += sum(max(0, ends[tp] - committed[tp].offset) for tp in partitions)
         return left

@@ -53,9 +53,37 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATEs of a database that is away or busy, not of a bad record: connection exceptions
+# (class 08), insufficient resources (53), operator intervention (57: shutting down, or
+# starting up and "not yet accepting connections"), and a transaction to run again (40001
+# serialization failure, 40P01 deadlock). The driver raises some of them as a plain
+# DBAPIError (a connection refused during recovery), which must not send a record to a DLQ.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+_TRANSIENT_SQLSTATES = ("40001", "40P01")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE the database (or the driver) gave, from the error or what caused it."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the driver's error is at most a few links down the chain
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str) and state:
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
 def is_recoverable(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = _sqlstate(exc)
+        if state is not None and (
+            state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
+        ):
+            return True
     return isinstance(exc, RECOVERABLE)
 
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pydantic import Field, SecretStr
 
 from services.classifier.settings import ClassifierSettings
-from services.classifier.worker import ClassifierComponent
+from services.classifier.worker import ClassifierComponent, PriorityClassifierComponent
 from services.ingest.api import IngestComponent
 from services.ingest.settings import IngestSettings
 from services.ingest.youtube_poller import YouTubePoller
@@ -26,7 +26,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.worker import CriticalNotifierComponent, NotifierComponent
 from services.router.access.bootstrap import FIRST_ADMIN, first_admin
 from services.router.access.openapi import document_security
-from services.router.component import RouterComponent
+from services.router.component import PriorityRouterComponent, RouterComponent
 from services.router.settings import RouterSettings
 from shared.bus.memory import MemoryBus
 from shared.runtime import Runtime
@@ -110,6 +110,7 @@ def create_app(settings: EmbeddedSettings) -> FastAPI:
             )
         return Runtime(bus=MemoryBus(partitions=settings.kafka_partitions), engine=engine)
 
+    classifier, router = ClassifierComponent(settings), RouterComponent(settings)
     app = service_app(
         title="Vigie (embedded)",
         description="All four services in one process: ingest, classifier, router, notifier.",
@@ -117,8 +118,10 @@ def create_app(settings: EmbeddedSettings) -> FastAPI:
         components=[
             IngestComponent(settings),
             YouTubePoller(settings),
-            ClassifierComponent(settings),
-            RouterComponent(settings),
+            classifier,
+            PriorityClassifierComponent(classifier),
+            router,
+            PriorityRouterComponent(router),
             NotifierComponent(settings),
             CriticalNotifierComponent(settings),
         ],

@@ -25,11 +25,17 @@ from shared.events import Classification, ClassifiedComment, Comment, derive_id
 from shared.runtime import Runtime
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
-from shared.topics import COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
+from shared.topics import (
+    CLASSIFIED_PRIORITY,
+    COMMENTS_CLASSIFIED,
+    COMMENTS_NORMALIZED,
+    COMMENTS_PRIORITY,
+)
 
 log = logging.getLogger(__name__)
 
 GROUP = "vigie-classifier"
+PRIORITY_GROUP = "vigie-classifier-priority"
 SHADOW_DRAIN_S = 10.0
 
 
@@ -124,3 +130,33 @@ class ClassifierComponent(StageComponent[Comment]):
         count = self._metrics.count_verdict
         for comment, verdict in zip(comments, verdicts, strict=True):
             count(verdict, comment.platform)
+
+
+class PriorityClassifierComponent(ClassifierComponent):
+    """The priority lane: comments screened in at ingest (``screen``), read from a topic
+    and a consumer group of their own, their verdicts published to a topic of their own.
+
+    The backends are the routine lane's component's (the model is loaded once): it must be
+    started first, and it closes them.
+    """
+
+    name = "classifier-priority"
+    group = PRIORITY_GROUP
+    source = COMMENTS_PRIORITY
+    outputs = (CLASSIFIED_PRIORITY,)
+
+    def __init__(self, routine: ClassifierComponent) -> None:
+        super().__init__(routine._settings, local=routine._local)
+        self._routine = routine
+
+    async def prepare(self, runtime: Runtime) -> None:
+        routine = self._routine
+        if routine._primary is None:
+            raise RuntimeError("the routine classifier component must start first")
+        self._runtime = runtime
+        self._metrics = routine._metrics
+        self._primary = routine._primary
+        self._shadow = routine._shadow
+
+    async def close(self) -> None:
+        """The shared backends are the routine lane's to close."""

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
+from services.classifier.screen import comment_topic
 from services.ingest.adapters.base import (
     Adapter,
     Context,
@@ -44,7 +45,7 @@ from shared.events import Comment, Event, RawWebhook, SourceChanged, derive_id
 from shared.logs import trace
 from shared.metrics import age_seconds, build_info, comment_time
 from shared.runtime import Clock, Runtime
-from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
+from shared.topics import COMMENT_TOPICS, COMMENTS_RAW, SOURCE_CHANGES
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class IngestComponent:
         return list(self._adapters)
 
     async def start(self, runtime: Runtime) -> None:
-        await runtime.bus.ensure_topics([COMMENTS_RAW, COMMENTS_NORMALIZED, SOURCE_CHANGES])
+        await runtime.bus.ensure_topics([COMMENTS_RAW, *COMMENT_TOPICS, SOURCE_CHANGES])
         seen = SeenStore(runtime.engine, runtime.clock, cache_size=self._settings.dedup_cache_size)
         await seen.start()
         metrics = IngestMetrics(runtime.registry)
@@ -336,7 +337,7 @@ class IngestComponent:
             outcome=outcome,
         )
         messages: list[Message] = [to_message(COMMENTS_RAW, raw, key=f"{platform}:{delivery_id}")]
-        messages += [to_message(COMMENTS_NORMALIZED, c, key=c.partition_key) for c in fresh]
+        messages += [to_message(comment_topic(c), c, key=c.partition_key) for c in fresh]
         messages += [
             to_message(SOURCE_CHANGES, c, key=f"{c.platform}:{c.item_id}") for c in changes
         ]

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.classifier.screen import comment_topic
 from services.ingest.adapters.base import (
     Adapter,
     Context,
@@ -38,7 +39,7 @@ from shared.codec import to_message
 from shared.events import Comment, RawWebhook, SourceChanged
 from shared.runtime import utc_now
 from shared.storage.engine import create_engine
-from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
+from shared.topics import COMMENTS_RAW, SOURCE_CHANGES
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ async def replay(
         if dry_run:
             return
         messages: list[Message] = [
-            to_message(COMMENTS_NORMALIZED, c, key=c.partition_key) for c in fresh
+            to_message(comment_topic(c), c, key=c.partition_key) for c in fresh
         ]
         messages += [
             to_message(SOURCE_CHANGES, c, key=f"{c.platform}:{c.item_id}") for c in changes

@@ -7,7 +7,7 @@ Two loops share one component:
   Kafka offsets are committed only after that write;
 - *polling* picks the due videos, reads their new comments from the Data API
   (``youtube_api.PollRun``), publishes the ones not published before to
-  ``COMMENTS_NORMALIZED`` and only then moves the video's cursor forward: a crash or a broker
+  its comment topic and only then moves the video's cursor forward: a crash or a broker
   outage makes the next poll read the same comments again, never skip them.
 
 Quota is paced by a token bucket refilled at the daily quota spread over the day; the API's
@@ -33,6 +33,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.classifier.screen import comment_topic
 from services.ingest import youtube_api as yt
 from services.ingest.dedup import SeenStore
 from services.ingest.settings import IngestSettings
@@ -41,7 +42,7 @@ from shared.codec import to_message
 from shared.events import Comment, SourceChanged
 from shared.runtime import Runtime
 from shared.storage.tables import youtube_cursors
-from shared.topics import COMMENTS_NORMALIZED, SOURCE_CHANGES
+from shared.topics import COMMENT_TOPICS, SOURCE_CHANGES
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class YouTubePoller:
         self._stopping.clear()
         if self._redact is not None:
             logging.getLogger("httpx").addFilter(self._redact)
-        await runtime.bus.ensure_topics([SOURCE_CHANGES, COMMENTS_NORMALIZED])
+        await runtime.bus.ensure_topics([SOURCE_CHANGES, *COMMENT_TOPICS])
         self._metrics = PollerMetrics(runtime.registry)
         if self._seen is None:
             self._seen = SeenStore(
@@ -462,7 +463,7 @@ class YouTubePoller:
         if not fresh:
             return 0
         await runtime.bus.publish(
-            [to_message(COMMENTS_NORMALIZED, c, key=c.partition_key) for c in fresh]
+            [to_message(comment_topic(c), c, key=c.partition_key) for c in fresh]
         )
         seen.remember((c.event_id, yt.PLATFORM) for c in fresh)
         for comment in fresh:

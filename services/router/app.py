@@ -5,15 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.router.access.openapi import document_security
-from services.router.component import RouterComponent
+from services.router.component import PriorityRouterComponent, RouterComponent
 from services.router.settings import RouterSettings
 from shared.service import standalone_app
 
 
 def create_app(settings: RouterSettings) -> FastAPI:
+    routine = RouterComponent(settings)
     app = standalone_app(
         settings,
-        RouterComponent(settings),
+        routine,
+        PriorityRouterComponent(routine),
         title="Vigie router",
         description="Applies the escalation policy; owns cases and their API.",
     )

@@ -20,7 +20,7 @@ from services.router.settings import RouterSettings
 from services.router.timer_loop import TimerLoop
 from services.router.timers import Paging
 from services.router.tokens import AckLinks
-from services.router.worker import GROUP, route_batch
+from services.router.worker import GROUP, PRIORITY_GROUP, route_batch
 from shared.bus import Message
 from shared.events import ClassifiedComment
 from shared.metrics import events_published
@@ -28,7 +28,13 @@ from shared.runtime import Runtime
 from shared.settings import secret_values
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
-from shared.topics import ACTIONS, ACTIONS_CRITICAL, CASE_EVENTS, COMMENTS_CLASSIFIED
+from shared.topics import (
+    ACTIONS,
+    ACTIONS_CRITICAL,
+    CASE_EVENTS,
+    CLASSIFIED_PRIORITY,
+    COMMENTS_CLASSIFIED,
+)
 
 
 class RouterComponent(StageComponent[ClassifiedComment]):
@@ -126,3 +132,31 @@ class RouterComponent(StageComponent[ClassifiedComment]):
         )
         await self._publisher.publish(staged, now=self._runtime.clock())
         return []
+
+
+class PriorityRouterComponent(StageComponent[ClassifiedComment]):
+    """The priority lane: verdicts of comments screened in at ingest, read from a topic and
+    a consumer group of their own, routed exactly as the routine lane routes (same policy,
+    same outbox, same timers), by the routine lane's component, which must start first.
+
+    The two lanes write cases concurrently, as two router replicas do: a case both would
+    open is opened once (the second one's insert conflicts, and its batch is routed again
+    comment by comment).
+    """
+
+    name = "router-priority"
+    group = PRIORITY_GROUP
+    source = CLASSIFIED_PRIORITY
+    outputs = RouterComponent.outputs
+    model = ClassifiedComment
+
+    def __init__(self, routine: RouterComponent) -> None:
+        super().__init__(batch_size=routine._settings.router_batch_size)
+        self._routine = routine
+
+    async def prepare(self, runtime: Runtime) -> None:
+        if self._routine.publisher() is None:
+            raise RuntimeError("the routine router component must start first")
+
+    async def process(self, batch: Sequence[Decoded[ClassifiedComment]]) -> list[Message]:
+        return await self._routine.process(batch)

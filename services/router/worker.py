@@ -18,6 +18,7 @@ comment, one transaction each. Metrics count what was committed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -40,6 +41,9 @@ from shared.runtime import Runtime
 log = logging.getLogger(__name__)
 
 GROUP = "vigie-router"
+PRIORITY_GROUP = "vigie-router-priority"
+# Comments placed between two chances for the rest of the event loop to run.
+YIELD_EVERY = 25
 
 
 async def load_context(
@@ -73,8 +77,12 @@ async def _route_in_one(
             await store.memberships(conn, refs), await store.open_group_cases(conn, groups)
         )
         routing = BatchRouting(conn, paging, metrics, loaded, cases)
-        for item, routes in pairs:
+        for position, (item, routes) in enumerate(pairs, start=1):
             await routing.route(item, routes, clock())
+            if position % YIELD_EVERY == 0:
+                # Placing a batch is mostly CPU: let the other stages of the process (the
+                # priority lane, the timer loop) run between slices of it.
+                await asyncio.sleep(0)
         await routing.flush()
     routing.counts.apply()
     if context is not None:

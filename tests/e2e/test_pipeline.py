@@ -21,20 +21,11 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.classifier.worker import GROUP as CLASSIFIER_GROUP
 from services.notifier.webhook import verify
-from services.notifier.worker import CRITICAL_GROUP as CRITICAL_NOTIFIER_GROUP
-from services.notifier.worker import GROUP as NOTIFIER_GROUP
-from services.router.worker import GROUP as ROUTER_GROUP
 from shared.bus.kafka import topic_partitions
-from shared.topics import (
-    ACTIONS,
-    ACTIONS_CRITICAL,
-    COMMENTS_CLASSIFIED,
-    COMMENTS_NORMALIZED,
-    COMMENTS_RAW,
-)
+from shared.topics import COMMENT_TOPICS, COMMENTS_RAW
 from tests.peers import RecordingServer, recording_server
+from vigie.groups import PIPELINE_GROUPS
 from vigie.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -51,15 +42,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def receiver() -> Iterator[RecordingServer]:
     with recording_server() as server:
         yield server
-
-
-# The services' consumer groups and what each reads, as the services name them.
-PIPELINE_GROUPS = {
-    CLASSIFIER_GROUP: (COMMENTS_NORMALIZED,),
-    ROUTER_GROUP: (COMMENTS_CLASSIFIED,),
-    NOTIFIER_GROUP: (ACTIONS,),
-    CRITICAL_NOTIFIER_GROUP: (ACTIONS_CRITICAL,),
-}
 
 
 # This module's stack has consumer groups of its own (VIGIE_KAFKA_GROUP_PREFIX): another
@@ -226,6 +208,20 @@ async def test_a_crisis_comment_reaches_the_receiver_signed_and_opens_a_case(
         "route": "crisis",
     }
     assert delivery is not None and delivery["status"] == "delivered"
+    # It went through the priority lane, in the classifier and in the router.
+    async with httpx.AsyncClient(timeout=10) as client:
+        for service, stage in (
+            ("classifier", "classifier-priority"),
+            ("router", "router-priority"),
+        ):
+            metrics = (await client.get(f"http://127.0.0.1:{PORTS[service]}/metrics")).text
+            assert stage_records(metrics, stage) >= 1, f"{stage} routed nothing"
+
+
+def stage_records(metrics: str, stage: str) -> float:
+    """The records a stage handled successfully, from a /metrics page."""
+    wanted = f'vigie_stage_records_total{{outcome="ok",stage="{stage}"}} '
+    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(wanted))
 
 
 async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
@@ -234,7 +230,7 @@ async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
     try:
         partitions = [
             TopicPartition(topic, p)
-            for topic in (COMMENTS_RAW, COMMENTS_NORMALIZED)
+            for topic in (COMMENTS_RAW, *COMMENT_TOPICS)
             for p in (consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
         ]
         return dict(await consumer.end_offsets(partitions))
@@ -291,7 +287,7 @@ async def test_bad_input_gets_a_4xx_with_a_reason_and_no_comment_is_published(
     def added(topic: str) -> int:
         return sum(after[tp] - before[tp] for tp in after if tp.topic == topic)
 
-    assert added(COMMENTS_NORMALIZED) == 0
+    assert sum(added(topic) for topic in COMMENT_TOPICS) == 0
     # A verified body that cannot be read is archived for replay; forgeries are not.
     assert added(COMMENTS_RAW) == (1 if status in (400, 422) else 0)
 

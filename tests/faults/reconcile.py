@@ -16,20 +16,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from services.classifier.worker import GROUP as CLASSIFIER_GROUP
-from services.notifier.worker import CRITICAL_GROUP as CRITICAL_NOTIFIER_GROUP
-from services.notifier.worker import GROUP as NOTIFIER_GROUP
-from services.router.worker import GROUP as ROUTER_GROUP
-from shared.topics import ACTIONS, ACTIONS_CRITICAL, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED
 from tests.faults.traffic import Comment
 from tests.peers import RecordingServer
-
-PIPELINE_GROUPS = {
-    CLASSIFIER_GROUP: COMMENTS_NORMALIZED,
-    ROUTER_GROUP: COMMENTS_CLASSIFIED,
-    NOTIFIER_GROUP: ACTIONS,
-    CRITICAL_NOTIFIER_GROUP: ACTIONS_CRITICAL,
-}
+from vigie.groups import PIPELINE_GROUPS
 
 
 @dataclass
@@ -124,14 +113,18 @@ async def consumer_lag(bootstrap: str) -> int:
     await consumer.start()
     try:
         behind = 0
-        for group, topic in PIPELINE_GROUPS.items():
+        for group, topics in PIPELINE_GROUPS.items():
             partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in consumer.partitions_for_topic(topic) or ()
             ]
             if not partitions:
                 await consumer._client.force_metadata_update()
                 partitions = [
-                    TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+                    TopicPartition(topic, p)
+                    for topic in topics
+                    for p in consumer.partitions_for_topic(topic) or ()
                 ]
             ends = await consumer.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(group)

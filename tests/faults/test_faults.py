@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.topics import ACTIONS, COMMENTS_CLASSIFIED, COMMENTS_NORMALIZED, dlq
+from shared.topics import (
+    ACTIONS,
+    ACTIONS_CRITICAL,
+    CLASSIFIED_PRIORITY,
+    COMMENTS_CLASSIFIED,
+    COMMENTS_NORMALIZED,
+    COMMENTS_PRIORITY,
+    dlq,
+)
 from tests.faults.conftest import TALLIES, Rig
 from tests.faults.reconcile import settle
 from tests.faults.traffic import Sender, stream
@@ -61,7 +69,14 @@ async def receiver_outage(rig: Rig) -> None:
         rig.receiver.status = 200
 
 
-POISON_TOPICS = (COMMENTS_NORMALIZED, COMMENTS_CLASSIFIED, ACTIONS)
+POISON_TOPICS = (
+    COMMENTS_NORMALIZED,
+    COMMENTS_PRIORITY,
+    COMMENTS_CLASSIFIED,
+    CLASSIFIED_PRIORITY,
+    ACTIONS,
+    ACTIONS_CRITICAL,
+)
 
 
 def poison_values(marker: str) -> dict[str, list[bytes]]:

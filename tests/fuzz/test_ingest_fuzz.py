@@ -31,7 +31,7 @@ from shared.bus.memory import MemoryBus
 from shared.runtime import Runtime
 from shared.storage.engine import create_engine
 from shared.storage.migrate import upgrade_async
-from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
+from shared.topics import COMMENT_TOPICS, COMMENTS_RAW, SOURCE_CHANGES
 from tests import ingest_harness as h
 from tests.fuzz import hostile_requests as r
 from tests.fuzz import payloads as p
@@ -111,7 +111,7 @@ def mutated(fixture: Fixture) -> st.SearchStrategy[bytes]:
 def assert_answered_well(ingest: Ingest, response: httpx.Response, before: Counter[str]) -> None:
     """The contract of a webhook answer, whatever was sent."""
     status = response.status_code
-    events = sum(ingest.bus.published[t] - before[t] for t in (COMMENTS_NORMALIZED, SOURCE_CHANGES))
+    events = sum(ingest.bus.published[t] - before[t] for t in (*COMMENT_TOPICS, SOURCE_CHANGES))
     archived = ingest.bus.published[COMMENTS_RAW] - before[COMMENTS_RAW]
     unstorable, ingest.bus.unstorable = ingest.bus.unstorable, []
     assert not unstorable, unstorable

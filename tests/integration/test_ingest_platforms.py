@@ -27,7 +27,7 @@ from shared.bus.memory import MemoryBus
 from shared.events import Comment, RawWebhook, SourceChanged
 from shared.runtime import Runtime
 from shared.storage.engine import create_engine
-from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW, SOURCE_CHANGES
+from shared.topics import COMMENT_TOPICS, COMMENTS_RAW, SOURCE_CHANGES
 from tests import ingest_harness as h
 from tests.databases import create_database, drop_database
 from tests.webhook_fixtures import Fixture, load
@@ -57,7 +57,7 @@ class Topics:
 
     async def start(self) -> None:
         found = await topic_partitions(
-            self._bootstrap, [COMMENTS_RAW, COMMENTS_NORMALIZED, SOURCE_CHANGES]
+            self._bootstrap, [COMMENTS_RAW, *COMMENT_TOPICS, SOURCE_CHANGES]
         )
         self._partitions = [TopicPartition(t, p) for t, parts in found.items() for p in parts]
         await self.reconnect()
@@ -106,7 +106,11 @@ class Topics:
         return values
 
     async def comments(self) -> list[Comment]:
-        return [Comment.model_validate_json(v) for v in await self.since_mark(COMMENTS_NORMALIZED)]
+        return [
+            Comment.model_validate_json(v)
+            for topic in COMMENT_TOPICS
+            for v in await self.since_mark(topic)
+        ]
 
     async def raws(self) -> list[RawWebhook]:
         return [RawWebhook.model_validate_json(v) for v in await self.since_mark(COMMENTS_RAW)]
@@ -332,7 +336,9 @@ async def test_replay_renormalises_what_the_archive_holds(
 
     report = await replay(records, adapters=adapters, bus=bus, seen=None, platforms={"meta"})
 
-    replayed = [Comment.model_validate_json(r.value) for r in bus.records(COMMENTS_NORMALIZED)]
+    replayed = [
+        Comment.model_validate_json(r.value) for t in COMMENT_TOPICS for r in bus.records(t)
+    ]
     expected = sorted(c["comment_id"] for c in fixture.expect["comments"])
     assert sorted(c.comment_id for c in replayed) == expected
     assert report.published == len(expected)

@@ -1,7 +1,7 @@
 """The YouTube poller on the real broker and PostgreSQL, against a local fake Data API.
 
 A change notice goes on ``SOURCE_CHANGES``; the poller tracks the video in PostgreSQL, reads
-the fake API's pages over HTTP and publishes each comment to ``COMMENTS_NORMALIZED`` once.
+the fake API's pages over HTTP and publishes each comment to its comment topic once.
 Topic names are fixed: each test uses its own video id and reads the comments back with a
 consumer group of its own.
 """
@@ -36,7 +36,7 @@ from shared.events import Comment, SourceChanged, derive_id
 from shared.runtime import Runtime
 from shared.storage.engine import create_engine
 from shared.storage.tables import youtube_cursors
-from shared.topics import COMMENTS_NORMALIZED, SOURCE_CHANGES
+from shared.topics import COMMENT_TOPICS, SOURCE_CHANGES
 from tests.peers import Received, RecordingServer
 
 pytestmark = pytest.mark.integration
@@ -201,7 +201,7 @@ class Setup:
         """This video's comments on the topic, read by a new group: at least ``want``, and
         whatever else arrives within a few quiet polls after that."""
         consumer = await self.runtime.bus.consumer(
-            [COMMENTS_NORMALIZED], group=f"vigie-test-youtube-{uuid.uuid4().hex}"
+            list(COMMENT_TOPICS), group=f"vigie-test-youtube-{uuid.uuid4().hex}"
         )
         got: list[Comment] = []
         quiet = 0

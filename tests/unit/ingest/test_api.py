@@ -27,7 +27,7 @@ from shared.events import Comment, RawWebhook
 from shared.runtime import Runtime
 from shared.service import service_app
 from shared.storage.engine import create_engine
-from shared.topics import COMMENTS_NORMALIZED, COMMENTS_RAW
+from shared.topics import COMMENT_TOPICS, COMMENTS_PRIORITY, COMMENTS_RAW
 from tests.unit import factories as f
 
 OLD, NEW = "old-secret", "new-secret"
@@ -50,7 +50,8 @@ class Ingest:
     registry: CollectorRegistry
 
     def published(self) -> tuple[int, int]:
-        return len(self.bus.records(COMMENTS_RAW)), len(self.bus.records(COMMENTS_NORMALIZED))
+        comments = sum(len(self.bus.records(topic)) for topic in COMMENT_TOPICS)
+        return len(self.bus.records(COMMENTS_RAW)), comments
 
     def rejected(self, outcome: str) -> float | None:
         return self.registry.get_sample_value(
@@ -118,7 +119,8 @@ async def test_a_signed_comment_is_accepted_and_published_once(ingest: Ingest) -
     assert answer["status"] == "accepted"
     assert ingest.published() == (1, 1)
 
-    (normalized,) = ingest.bus.records(COMMENTS_NORMALIZED)
+    # A crisis comment takes the priority lane.
+    (normalized,) = ingest.bus.records(COMMENTS_PRIORITY)
     comment = Comment.model_validate_json(normalized.value)
     assert str(comment.event_id) == answer["event_id"]
     assert comment.trace_id == answer["trace_id"]
@@ -338,7 +340,7 @@ async def test_no_configured_secret_answers_503_and_publishes_nothing(tmp_path: 
 
 class UnavailableBus(MemoryBus):
     async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
-        if any(m.topic in (COMMENTS_RAW, COMMENTS_NORMALIZED) for m in messages):
+        if any(m.topic in (COMMENTS_RAW, *COMMENT_TOPICS) for m in messages):
             raise BusUnavailable("no acknowledgement")
         await super().publish(messages, on_acked=on_acked)
 

@@ -25,7 +25,7 @@ from services.ingest import youtube_api as yt
 from services.ingest.adapters.base import epoch_ms
 from services.ingest.settings import IngestSettings
 from services.ingest.youtube_poller import YouTubePoller
-from shared.bus import BusUnavailable, Message
+from shared.bus import BusUnavailable, Message, Record
 from shared.bus.memory import MemoryBus
 from shared.bus.protocol import Acked
 from shared.codec import to_message
@@ -33,7 +33,7 @@ from shared.events import Comment, CommentKind, SourceChanged, derive_id
 from shared.runtime import Runtime
 from shared.storage.engine import create_engine
 from shared.storage.tables import youtube_cursors
-from shared.topics import COMMENTS_NORMALIZED, SOURCE_CHANGES
+from shared.topics import COMMENT_TOPICS, SOURCE_CHANGES
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "youtube_api"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -741,7 +741,7 @@ class FlakyBus(MemoryBus):
         self.down = False
 
     async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
-        if self.down and any(m.topic == COMMENTS_NORMALIZED for m in messages):
+        if self.down and any(m.topic in COMMENT_TOPICS for m in messages):
             raise BusUnavailable("broker down")
         await super().publish(messages, on_acked=on_acked)
 
@@ -755,7 +755,10 @@ class Harness:
     runtime: Runtime
 
     def published(self) -> list[Comment]:
-        return [Comment.model_validate_json(r.value) for r in self.bus.records(COMMENTS_NORMALIZED)]
+        return [Comment.model_validate_json(r.value) for r in self.records()]
+
+    def records(self) -> list[Record]:
+        return [r for topic in COMMENT_TOPICS for r in self.bus.records(topic)]
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float | None:
         return self.runtime.registry.get_sample_value(name, labels or {})
@@ -811,7 +814,7 @@ async def test_without_an_api_key_the_poller_stays_idle(db_url: str) -> None:
     try:
         assert poller.ready()
         assert await poller.poll_once() == 0
-        assert bus.records(COMMENTS_NORMALIZED) == []
+        assert [r for t in COMMENT_TOPICS for r in bus.records(t)] == []
     finally:
         await poller.stop()
         await runtime.engine.dispose()
@@ -835,7 +838,7 @@ async def test_a_ping_is_polled_at_once_and_each_comment_published_once(harness:
     assert len(published) == 6
     assert all(
         r.key == f"youtube:{c.thread_id}".encode()
-        for r, c in zip(harness.bus.records(COMMENTS_NORMALIZED), published, strict=True)
+        for r, c in zip(harness.records(), published, strict=True)
     )
 
     harness.clock.now = NOW + timedelta(seconds=300)

@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from shared.bus import Acked, BusUnavailable, Message, Record
@@ -179,10 +181,22 @@ class SnoopingBus(MemoryBus):
         await super().publish(messages, on_acked=on_acked)
 
 
+def driver_error(kind: type[asyncpg.PostgresError], sqlstate: str) -> DBAPIError:
+    """What SQLAlchemy raises for a driver error: a plain DBAPIError around the adapted one."""
+    assert kind.sqlstate == sqlstate
+    adapted = AsyncAdapt_asyncpg_dbapi.Error("refused", kind("refused"))  # type: ignore[no-untyped-call]
+    return DBAPIError("SELECT 1", {}, adapted)
+
+
 @pytest.mark.parametrize(
     "error",
-    [OSError("connection reset"), TimeoutError(), BusUnavailable("down")],
-    ids=["OSError", "TimeoutError", "BusUnavailable"],
+    [
+        OSError("connection reset"),
+        TimeoutError(),
+        BusUnavailable("down"),
+        driver_error(asyncpg.CannotConnectNowError, "57P03"),
+    ],
+    ids=["OSError", "TimeoutError", "BusUnavailable", "database-starting-up"],
 )
 async def test_a_recoverable_error_is_retried_and_commit_follows_publish(
     error: Exception,
@@ -388,6 +402,13 @@ def test_dlq_message_replaces_previous_dlq_headers() -> None:
         (OperationalError("SELECT 1", {}, Exception("server closed")), True),
         (DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True), True),
         (DBAPIError("SELECT 1", {}, Exception("syntax")), False),
+        (driver_error(asyncpg.CannotConnectNowError, "57P03"), True),
+        (driver_error(asyncpg.ConnectionFailureError, "08006"), True),
+        (driver_error(asyncpg.AdminShutdownError, "57P01"), True),
+        (driver_error(asyncpg.TooManyConnectionsError, "53300"), True),
+        (driver_error(asyncpg.DeadlockDetectedError, "40P01"), True),
+        (driver_error(asyncpg.UniqueViolationError, "23505"), False),
+        (driver_error(asyncpg.InvalidTextRepresentationError, "22P02"), False),
         (IntegrityError("INSERT", {}, Exception("duplicate key")), False),
         (ValueError(), False),
         (KeyError("x"), False),
