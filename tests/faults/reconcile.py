@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -105,6 +105,11 @@ async def _cases(
     return out
 
 
+def known_partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """The partitions of ``topics`` in the consumer's metadata."""
+    return [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+
+
 async def consumer_lag(bootstrap: str) -> int:
     """Records the pipeline's groups have yet to commit, over all their partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -114,18 +119,10 @@ async def consumer_lag(bootstrap: str) -> int:
     try:
         behind = 0
         for group, topics in PIPELINE_GROUPS.items():
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in consumer.partitions_for_topic(topic) or ()
-            ]
+            partitions = known_partitions(consumer, topics)
             if not partitions:
                 await consumer._client.force_metadata_update()
-                partitions = [
-                    TopicPartition(topic, p)
-                    for topic in topics
-                    for p in consumer.partitions_for_topic(topic) or ()
-                ]
+                partitions = known_partitions(consumer, topics)
             ends = await consumer.end_offsets(partitions)
             committed = await admin.list_consumer_group_offsets(group)
             for tp, end in ends.items():
