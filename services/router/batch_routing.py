@@ -28,6 +28,7 @@ from services.router.actions import (
 )
 from services.router.answer_due import answer_due_row
 from services.router.batch_writes import BatchWrites
+from services.router.chain_pages import FirstRound, first_round
 from services.router.metrics import RouterMetrics
 from services.router.outbox import outbox_row
 from services.router.placement import Cases
@@ -151,13 +152,14 @@ class BatchRouting:
             )
             self.own.add(opened)
             self.opened.append(opened)
-            await self._start_chain(str(view.id), decision, now)
+            await self._start_chain(view, decision, now)
         if placed.new:
             self._actions(item, view, decision, opener=placed.opened, now=now)
 
-    async def _start_chain(self, case_id: str, decision: RouteDecision, now: datetime) -> None:
+    async def _start_chain(self, view: CaseView, decision: RouteDecision, now: datetime) -> None:
         if not decision.receivers:
             return
+        case_id = str(view.id)
         if decision.muted_by is not None:
             # A muted case is listed, not paged (critical is never muted); a silence's
             # cases page when it ends if nobody took them meanwhile.
@@ -181,7 +183,20 @@ class BatchRouting:
             for row in waiting:
                 self.writes.add_timer(row)
             return
-        # The first step is due now: it reads the case, so the case is written first.
+        # The first step is due now. The case is this batch's own, so nothing stored can
+        # change its first round: it is written with the case, in the batch's statements.
+        first = first_round(
+            view,
+            chain=decision.chain,
+            grouping=decision.grouping,
+            severity=decision.severity,
+            paging=self.paging,
+            now=now,
+        )
+        if first is not None:
+            self._first_round(first, now)
+            return
+        # A round that needs the database reads the case, so the case is written first.
         await self.flush()
         self.out += await begin_paging(
             self.conn,
@@ -192,6 +207,25 @@ class BatchRouting:
             paging=self.paging,
             now=now,
         )
+
+    def _first_round(self, first: FirstRound, now: datetime) -> None:
+        """Stage the round as ``timers.begin_paging`` writes it: an emitted page's event
+        only if its action is new, as ``store.record_action`` keeps it."""
+        for row in first.timers:
+            self.writes.add_timer(row)
+        for planned in first.pages:
+            action = planned.action
+            self.writes.add_action(
+                store.action_row(action, status=planned.status, now=now, note=planned.note)
+            )
+            if planned.status == store.EMITTED:
+                self._stage(action, now, unless_known_action=action.action_id)
+            if planned.held_timer is not None:
+                self.writes.add_timer(planned.held_timer)
+        if first.step is not None:
+            self.writes.add_audit(first.step.audit)
+            if first.step.escalated is not None:
+                self._stage(first.step.escalated, now)
 
     def _receivers(
         self, item: ClassifiedComment, decision: RouteDecision, planned: PlannedAction

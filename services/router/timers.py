@@ -14,7 +14,6 @@ row is ever claimed by two replicas at once; so each step happens once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,62 +21,25 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router import casework, store
-from services.router.actions import CaseView, case_event, page
+from services.router.actions import CaseView
 from services.router.answer_due import ANSWER_DUE, advance_answer_due
 from services.router.casework import chain_timer_id
+from services.router.chain_pages import PlannedPage, plan_pages, step_record
 from services.router.digests import DIGEST, advance_digest, digest_timer_row, start_digests
 from services.router.lifecycle import Transition
-from services.router.policy.chain_run import ChainRun, one_step_chain, run_chain
+from services.router.paging import CHAIN, PAGE, Paging, chain_timer_row
+from services.router.policy.chain_run import ChainRun, run_chain
 from services.router.policy.config import Policy
-from services.router.policy.decide import fallback_of, receiver_of
 from services.router.policy.escalation import ChainState, Step
-from services.router.policy.quiet import deferred_page
 from services.router.policy.schema import ChainConfig
-from services.router.policy.tree import Grouping, Route
+from services.router.policy.tree import Grouping
 from services.router.silence_ends import SILENCED, silence_over
-from services.router.tokens import AckLinks
 from shared.bus import Message
-from shared.events import Action, CaseEventKind, CaseStatus, Severity
-from shared.storage.tables import case_actions, case_timers
+from shared.events import Action, CaseStatus, Severity
+from shared.storage.tables import audit_log, case_actions, case_timers
 from shared.storage.writes import insert_ignore
 
-CHAIN, PAGE = "chain", "page"
-
-
-@dataclass(frozen=True)
-class Paging:
-    """What a step needs besides the database: the policy in force and the ack links."""
-
-    policy: Policy
-    links: AckLinks
-    routes: dict[str, Route] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "routes", {r.name: r for r in self.policy.routes})
-
-    def chain_of(self, route_name: str, chain: str | None) -> ChainConfig | None:
-        route = self.routes.get(route_name)
-        if route is None:
-            return None
-        if chain is not None:
-            return self.policy.chains.get(chain)
-        return one_step_chain(route.receivers) if route.receivers else None
-
-
-def chain_timer_row(
-    case_id: str, *, chain: str | None, starts_at: datetime, now: datetime
-) -> dict[str, Any]:
-    return {
-        "id": chain_timer_id(case_id),
-        "case_id": case_id,
-        "kind": CHAIN,
-        "chain": chain,
-        "started_at": starts_at,
-        "notified": 0,
-        "reminded": 0,
-        "due_at": starts_at,
-        "updated_at": now,
-    }
+__all__ = ["CHAIN", "PAGE", "Paging", "advance", "begin_paging", "chain_timer_row"]
 
 
 async def start_chain(
@@ -251,54 +213,15 @@ async def _advance_chain(
 
 async def _send_pages(
     conn: AsyncConnection, view: CaseView, run: ChainRun, *, paging: Paging, now: datetime
-) -> tuple[list[Message], list[dict[str, Any]]]:
-    policy = paging.policy
+) -> tuple[list[Message], list[PlannedPage]]:
     messages: list[Message] = []
-    pages: list[dict[str, Any]] = []
-    for due in run.pages:
-        config = policy.receivers.get(due.receiver)
-        if config is None:  # checked at load; only a policy change can get here
-            continue
-        action = page(
-            view,
-            receiver_of(config),
-            step=due.step,
-            number=due.number,
-            policy_version=policy.version,
-            at=now,
-            ack_url=paging.links.url(view.id, config.name, now=now),
-            fallback=fallback_of(config, policy.receivers),
+    pages = plan_pages(view, run, paging=paging, now=now)
+    for planned in pages:
+        messages += await store.record_action(
+            conn, planned.action, status=planned.status, now=now, note=planned.note
         )
-        held = deferred_page(config, policy.windows, severity=view.severity, at=now)
-        pages.append(
-            {
-                "receiver": config.name,
-                "step": due.step.value,
-                "number": due.number,
-                "held_until": held.until.isoformat() if held and held.until else None,
-            }
-        )
-        if held is None:
-            messages += await store.record_action(conn, action, status=store.EMITTED, now=now)
-            continue
-        note = "held by quiet hours " + (
-            f"until {held.until.isoformat()}" if held.until else "that never end"
-        )
-        await store.record_action(conn, action, status=store.HELD, now=now, note=note)
-        await insert_ignore(
-            conn,
-            case_timers,
-            {
-                "id": f"page:{action.action_id}",
-                "case_id": str(view.id),
-                "kind": PAGE,
-                "notified": 0,
-                "reminded": 0,
-                "page": {"step": due.step.value, "action": action.model_dump(mode="json")},
-                "due_at": held.until,
-                "updated_at": now,
-            },
-        )
+        if planned.held_timer is not None:
+            await insert_ignore(conn, case_timers, planned.held_timer)
     return messages, pages
 
 
@@ -307,45 +230,16 @@ async def _record_step(
     view: CaseView,
     chain: ChainConfig,
     run: ChainRun,
-    pages: list[dict[str, Any]],
+    pages: list[PlannedPage],
     *,
     policy: Policy,
     now: datetime,
 ) -> list[Message]:
-    steps = sorted({p["number"] for p in pages if p["step"] == Step.NOTIFY.value})
-    reminders = sorted({p["number"] for p in pages if p["step"] == Step.REMIND.value})
-    what = "; ".join(
-        part
-        for part in (
-            f"step(s) {steps}" if steps else "",
-            f"reminder(s) {reminders}" if reminders else "",
-            f"overdue step(s) {list(run.folded)} folded into later ones" if run.folded else "",
-        )
-        if part
-    )
-    await store.audit(
-        conn,
-        dedup_key=f"chain-step:{view.id}{view.generation}:{run.notified}:{run.reminded}",
-        at=now,
-        action="case.reminded" if reminders and not steps else "case.escalated",
-        subject_id=str(view.id),
-        reason=f"chain {chain.name}: {what}",
-        policy_version=policy.version,
-        trace_id=view.trace_id,
-        details={"chain": chain.name, "pages": pages, "folded": list(run.folded)},
-    )
-    if not steps or max(steps) < 2:
+    step = step_record(view, chain, run, pages, policy=policy, now=now)
+    await insert_ignore(conn, audit_log, step.audit)
+    if step.escalated is None:
         return []
-    event = case_event(
-        view,
-        CaseEventKind.ESCALATED,
-        CaseStatus.OPEN,
-        key=f"escalated{view.generation}:{max(steps)}",
-        reason=f"chain {chain.name}: step {max(steps)}",
-        policy_version=policy.version,
-        at=now,
-    )
-    return await store.stage_events(conn, [event], now=now)
+    return await store.stage_events(conn, [step.escalated], now=now)
 
 
 async def _release(conn: AsyncConnection, timer: Any, case: Any, *, now: datetime) -> list[Message]:
