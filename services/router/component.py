@@ -24,6 +24,7 @@ from services.router.worker import GROUP, PRIORITY_GROUP, route_batch
 from shared.bus import Message
 from shared.events import ClassifiedComment
 from shared.metrics import events_published
+from shared.precedence import Precedence
 from shared.runtime import Runtime
 from shared.settings import secret_values
 from shared.stage import Decoded
@@ -67,6 +68,8 @@ class RouterComponent(StageComponent[ClassifiedComment]):
         self._metrics: RouterMetrics | None = None
         self._publisher: Publisher | None = None
         self.timers: TimerLoop | None = None
+        # The priority lane of this process goes first (``PriorityRouterComponent``).
+        self.precedence = Precedence()
 
     # What the API needs, once started.
     def engine(self) -> AsyncEngine | None:
@@ -128,7 +131,11 @@ class RouterComponent(StageComponent[ClassifiedComment]):
         assert self._runtime is not None and self._metrics is not None
         assert self._publisher is not None
         staged = await route_batch(
-            self._runtime, self.paging, [item.event for item in batch], self._metrics
+            self._runtime,
+            self.paging,
+            [item.event for item in batch],
+            self._metrics,
+            yield_point=self.precedence.yield_point,
         )
         await self._publisher.publish(staged, now=self._runtime.clock())
         return []
@@ -141,7 +148,8 @@ class PriorityRouterComponent(StageComponent[ClassifiedComment]):
 
     The two lanes write cases concurrently, as two router replicas do: a case both would
     open is opened once (the second one's insert conflicts, and its batch is routed again
-    comment by comment).
+    comment by comment). While this lane routes, the routine one waits at its yield points
+    (``Precedence``).
     """
 
     name = "router-priority"
@@ -159,4 +167,5 @@ class PriorityRouterComponent(StageComponent[ClassifiedComment]):
             raise RuntimeError("the routine router component must start first")
 
     async def process(self, batch: Sequence[Decoded[ClassifiedComment]]) -> list[Message]:
-        return await self._routine.process(batch)
+        async with self._routine.precedence.urgent():
+            return await self._routine.process(batch)

@@ -12,6 +12,7 @@ stands in for the row locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -68,7 +69,12 @@ class Publisher:
         self._bus = bus
         self._published = published  # vigie_events_published_total, by topic
         self._batch_size = batch_size
-        self._lock = asyncio.Lock()
+        # PostgreSQL's row locks keep two claims apart; SQLite has none, so one claim at a
+        # time there. On PostgreSQL a crisis's fast path must not queue behind a routine
+        # batch's claim, which waits for the broker's acknowledgement.
+        self._lock: asyncio.Lock | contextlib.nullcontext[None] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     async def publish(self, messages: Sequence[Message], *, now: datetime) -> int:
         """Publish these staged messages now, unless someone already did (the fast path)."""

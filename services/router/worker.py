@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -56,12 +56,17 @@ async def load_context(
     return Context(sources, await active_silences(conn, now=now))
 
 
+async def _let_others_run() -> None:
+    await asyncio.sleep(0)
+
+
 async def _route_in_one(
     runtime: Runtime,
     paging: Paging,
     batch: Sequence[ClassifiedComment],
     metrics: RouterMetrics,
     context: Context | None,
+    yield_point: Callable[[], Awaitable[None]] = _let_others_run,
 ) -> list[Message]:
     """Route ``batch`` in one transaction: one commit (one WAL flush) and a few statements
     for the whole batch; nothing of it is kept should any part of it fail. A ``context``
@@ -82,7 +87,7 @@ async def _route_in_one(
             if position % YIELD_EVERY == 0:
                 # Placing a batch is mostly CPU: let the other stages of the process (the
                 # priority lane, the timer loop) run between slices of it.
-                await asyncio.sleep(0)
+                await yield_point()
         await routing.flush()
     routing.counts.apply()
     if context is not None:
@@ -115,11 +120,14 @@ async def route_batch(
     paging: Paging,
     batch: Sequence[ClassifiedComment],
     metrics: RouterMetrics,
+    *,
+    yield_point: Callable[[], Awaitable[None]] = _let_others_run,
 ) -> list[Message]:
+    """Route ``batch``; ``yield_point`` is awaited between slices of a long batch."""
     if len(batch) == 1:
         return await route_comment(runtime, paging, batch[0], metrics)
     try:
-        return await _route_in_one(runtime, paging, batch, metrics, None)
+        return await _route_in_one(runtime, paging, batch, metrics, None, yield_point)
     except IntegrityError:
         # Another replica opened one of these cases meanwhile: route comment by comment,
         # each retrying on its own, on a fresh view of the open cases.

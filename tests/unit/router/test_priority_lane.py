@@ -1,0 +1,42 @@
+"""The router's priority lane routes as the routine lane does, and holds the routine lane
+at its yield points while it does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from services.router.component import PriorityRouterComponent
+from services.router.policy.config import Policy
+from shared.bus import Record
+from shared.bus.memory import MemoryBus
+from shared.events import ClassifiedComment
+from shared.runtime import Runtime
+from shared.stage import Decoded
+from tests.unit import factories as f
+from tests.unit.router.conftest import prepared_router, published_actions
+
+
+async def test_the_priority_lane_pages_a_crisis_while_holding_the_routine_lane(
+    runtime: Runtime, policy: Policy, bus: MemoryBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router = await prepared_router(runtime, policy)
+    routine = router.component
+    priority = PriorityRouterComponent(routine)
+    await priority.prepare(router.runtime)
+    held_while_routing: list[bool] = []
+    route = routine.process
+
+    async def observed(batch: Sequence[Decoded[ClassifiedComment]]) -> list[object]:
+        held_while_routing.append(routine.precedence.urgent_work)
+        return list(await route(batch))
+
+    monkeypatch.setattr(routine, "process", observed)
+    crisis = f.sensitive(f.comment("forum:c-1", author_id="u-1"))
+    record = Record(topic="in", partition=0, offset=0, key=None, value=b"")
+    await priority.process([Decoded(record, crisis)])
+
+    assert held_while_routing == [True]
+    assert not routine.precedence.urgent_work
+    assert [a.receiver.name for a in published_actions(bus)] == ["crisis-team"]
