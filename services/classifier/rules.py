@@ -27,6 +27,8 @@ from services.classifier.speech_acts import (
     PRAISE,
     QUESTION_START,
     RHETORICAL,
+    agrees,
+    states_not_knowing,
 )
 from shared.events import Classification, Label, Severity
 
@@ -54,6 +56,10 @@ class Scan:
     praise: bool
     asks: bool = False  # a final "?" or a form that asks for an answer without one
     rhetorical: bool = False  # a question that insults whoever it addresses
+    # Says what its author does not know, with no "?" and no asking form: asks nothing.
+    unasked: bool = False
+    # Agrees or wishes luck, with no praise word: praises no one.
+    agrees: bool = False
 
     def fired(self, label: Label) -> list[Hit]:
         return [hit for hit in self.hits if hit.cue.label is label]
@@ -200,6 +206,8 @@ def scan(normalised: str, literals: Iterable[str] = _BY_LITERAL) -> Scan:
         praise=praise,
         asks=(question == QUESTION_MARK_END or asking) and not rhetorical,
         rhetorical=rhetorical,
+        unasked=question is None and states_not_knowing(normalised),
+        agrees=not praise and agrees(normalised),
     )
 
 

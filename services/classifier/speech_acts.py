@@ -11,8 +11,14 @@ training data has no French praise and asks its French questions with a "?" ever
 - ``QUESTION_START``: any interrogative first word (looser, for the lexicon alone).
 - ``RHETORICAL``: questions that insult or dismiss whoever they address ("why are you all so
   stupid?", "vous êtes cons ou quoi ?"): not questions to answer, whatever their form.
+- ``NOT_KNOWING``: statements that name what their author does not know ("I don't know what
+  the middle ground is", "idk", "not sure how you got that"): with no "?" and no asking form,
+  they ask nothing, and the model's ``question`` is not taken.
 - ``PRAISE`` and ``NOT_PRAISE``: praise words, and the turns that empty them ("merci pour
   rien", "pas génial", "super déçu", "merci d'avance").
+- ``AGREEMENT``: agreeing and wishing luck ("I agree", "you're not wrong", "good luck",
+  "je suis d'accord"); without a praise word they praise no one, and the model's ``praise``
+  is not taken.
 """
 
 from __future__ import annotations
@@ -92,9 +98,18 @@ RHETORICAL = re.compile(
     r"\bvous nous prenez pour des (?:cons|idiots|pigeons|imbéciles)\b"
 )
 
+# English only: the French questions of the training data all have a "?", so the model does
+# not ask French statements. "I don't know how to ..." and its kin ask for help: left out.
+NOT_KNOWING = re.compile(
+    r"\b(?:i (?:do not|don't|dont|didn't|did not) (?:know|understand|get|see)\b"
+    r"(?! (?:how|where|what|who|when|which|whether|if) (?:to|i|we)\b)|"
+    r"idk|(?:not|never) sure|i was (?:\w+ )?confused)\b"
+)
+
 PRAISE = re.compile(
     r"\b(thanks?|thank you|thx|love (it|this|you|your)|great|amazing|awesome|wonderful|"
-    r"excellent|brilliant|well done|helpful|fantastic|merci|bravo|génial(e|es|s)?|super|top|"
+    r"excellent|brilliant|well done|helpful|fantastic|merci|bravo|génial(e|es|s)?|super|"
+    r"(?<![\w'] )top(?! \d)|(vraiment|juste|très) top|"
     r"magnifiques?|j'adore|formidables?|excellente?s?|chapeau|trop bien|félicitations|"
     r"au top|parfaite?|incroyables?|trop forte?s?|chouette|sublimes?|bien joué|"
     r"je recommande|vous êtes (les meilleurs|géniaux|géniales|formidables|au top)|"
@@ -119,7 +134,46 @@ NOT_PRAISE = re.compile(
     r"(pas|plus|not|never|jamais) (très |si |so |very |that |really )?"
     r"(great|amazing|awesome|helpful|super|top|génial|terrible|bien|incroyable|formidable)|"
     r"(super|trop|hyper) (déçue?s?|nulle?s?|mauvaise?s?|chers?|chères?|chiante?s?|lente?s?|"
-    r"énervée?s?|triste|fâchée?s?)|"
+    r"énervée?s?|triste|fâchée?s?|uncomfortable|annoying|creepy|weird|awkward|boring|rude|"
+    r"disappointed|disappointing|sad|expensive|slow)|"
+    r"no thank you|(by )?a great deal (of|more|less)|by a great deal|"
     r"merci d'avance|merci par avance|thanks in advance|"
     r"merci de (me |nous )?(répondre|rappeler|recontacter|contacter|rembourser))\b"
 )
+
+# Agreement and good wishes: what GoEmotions' "approval" labels as praise most often.
+AGREEMENT = re.compile(
+    r"\b(?:i (?:\w+ )?agree|we agree|agreed|i second (?:that|this)|"
+    r"(?:you're|you are|youre|ur) (?:\w+ )?(?:right|correct|not wrong)|"
+    r"(?<!had )(?<!have )good luck|you're welcome|"
+    r"(?:je suis|tout à fait|totalement|entièrement) d'accord|(?:vous avez|tu as|t'as) raison|"
+    r"bonne chance)\b"
+)
+
+# Literals one of which each pattern needs: most comments skip the search (it runs on every
+# comment, and an alternation that opens on "i " is tried at every position).
+_NOT_KNOWING_LITERALS = ("i d", "idk", "sure", "confused")
+_AGREEMENT_LITERALS = (
+    "agree",
+    "second",
+    "right",
+    "correct",
+    "wrong",
+    "luck",
+    "welcome",
+    "d'accord",
+    "raison",
+    "chance",
+)
+
+
+def states_not_knowing(normalised: str) -> bool:
+    """``NOT_KNOWING`` in an already-normalised text."""
+    return any(w in normalised for w in _NOT_KNOWING_LITERALS) and bool(
+        NOT_KNOWING.search(normalised)
+    )
+
+
+def agrees(normalised: str) -> bool:
+    """``AGREEMENT`` in an already-normalised text."""
+    return any(w in normalised for w in _AGREEMENT_LITERALS) and bool(AGREEMENT.search(normalised))

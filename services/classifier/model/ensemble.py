@@ -8,8 +8,10 @@ band from the manifest, and the lexicon's scan of the same normalised text.
   cue fired, or when the only cues are negated.
 - abusive: given when ``p`` reaches the threshold or a certain cue fires.
 - question: the model's, but not for abusive comments (a hateful rhetorical question is
-  not one to answer).
-- praise: the model's or the French/English praise words, never for abusive comments.
+  not one to answer), nor for a statement of not knowing that asks nothing ("idk what it
+  is either").
+- praise: the model's or the French/English praise words, never for abusive comments; not
+  the model's for plain agreement or good wishes ("I agree", "good luck").
 
 ``unsure`` lists the labels a human should check, given or not.
 """
@@ -115,12 +117,19 @@ class Decider:
             elif label is Label.QUESTION:
                 # A final "?" or an asking form ("pouvez-vous ...") asks something, unless the
                 # question insults whoever it addresses ("why are you all so stupid?").
-                given = (by_model or scan.asks) and not scan.rhetorical
-                in_band = in_band and not scan.asks and not scan.rhetorical
+                # "I don't know what it is" names a question without asking it.
+                given = (by_model and not scan.unasked or scan.asks) and not scan.rhetorical
+                in_band = in_band and not (scan.asks or scan.rhetorical or scan.unasked)
+                if by_model and scan.unasked:
+                    reasons.append("question:not asked")
                 if scan.rhetorical:
                     reasons.append("question:rhetorical")
             else:
-                given, in_band = by_model or scan.praise, in_band and not scan.praise
+                # Agreeing and wishing luck praise no one ("I agree", "good luck").
+                given = by_model and not scan.agrees or scan.praise
+                in_band = in_band and not (scan.praise or scan.agrees)
+                if by_model and scan.agrees:
+                    reasons.append("praise:agreement only")
             if given:
                 labels.add(label)
             if in_band:

@@ -144,6 +144,60 @@ def test_french_praise_is_praise_even_when_the_model_says_no(shipped: LocalClass
         assert P not in classifier.classify("merci pour rien, toujours pas de réponse").labels
 
 
+def _sure_of(classifier: LocalClassifier, *labels: Label) -> LocalClassifier:
+    """The shipped model saying yes to ``labels`` and no to the rest, whatever the text."""
+    original = classifier.artefact
+    heads = original.manifest.heads
+    bias = np.full_like(original.bias, -30.0)
+    for label in labels:
+        bias[heads.index(label.value)] = 30.0
+    return LocalClassifier(
+        Artefact(manifest=original.manifest, weights=np.zeros_like(original.weights), bias=bias)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("idk what it is either, I think it's the lighting", False),
+        ("I don't know what the middle ground is, but it's somewhere between", False),
+        ("ah i was also confused but i think they mean friends", False),
+        ("Not sure how you got that out of my post.", False),
+        # Asking for help, a "?", an asking form: still questions.
+        ("I don't know how to cancel my subscription", True),
+        ("Not sure what you mean, can you explain?", True),
+        ("I was wondering if you ship to Canada, not sure", True),
+    ],
+)
+def test_a_statement_of_not_knowing_is_not_a_question(
+    shipped: LocalClassifier, text: str, asked: bool
+) -> None:
+    verdict = _sure_of(shipped, Q).classify(text)
+
+    assert (Q in verdict.labels) is asked
+    assert Q not in verdict.unsure
+
+
+@pytest.mark.parametrize(
+    ("text", "praised"),
+    [
+        ("Glad we agree.", False),
+        ("You're not wrong", False),
+        ("Ah. Okay. Good luck with work tomorrow.", False),
+        ("Je suis d'accord avec vous", False),
+        # A praise word keeps it praise; luck that was had is no wish.
+        ("Thanks, you're right.", True),
+        ("I agree, great explanation", True),
+        ("I've had good luck reselling there, it is secure and easy", True),
+    ],
+)
+def test_agreement_alone_is_not_praise(shipped: LocalClassifier, text: str, praised: bool) -> None:
+    verdict = _sure_of(shipped, P).classify(text)
+
+    assert (P in verdict.labels) is praised
+    assert P not in verdict.unsure
+
+
 def test_a_batch_is_classified_in_order_and_like_one_by_one(shipped: LocalClassifier) -> None:
     items: list[tuple[str, str | None]] = [
         ("I want to kill myself", "en"),

@@ -93,6 +93,15 @@ PRAISE_FR = [
     "Quel talent !",
 ]
 
+# English look-alikes of praise words.
+NOT_PRAISE_EN = [
+    "Not without giving up someone in our top 6",
+    "another 3000 calories on top of that",
+    "The BBC covered that up. No thank you.",
+    "Still a statistical minority by a great deal.",
+    "the way she is so possessive is super uncomfortable",
+]
+
 NOT_PRAISE_FR = [
     "Super déçu par le service client",
     "Trop nul ce nouveau site",
@@ -147,3 +156,52 @@ def test_french_praise_cues(text: str) -> None:
 @pytest.mark.parametrize("text", NOT_PRAISE_FR)
 def test_french_look_alikes_are_not_praise(text: str) -> None:
     assert not scan(normalize(text)).praise
+
+
+@pytest.mark.parametrize("text", NOT_PRAISE_EN)
+def test_english_look_alikes_are_not_praise(text: str) -> None:
+    assert not scan(normalize(text)).praise
+    assert Label.PRAISE not in classify(text, lang_hint="en").labels
+
+
+@pytest.mark.parametrize("text", ["Top, merci !", "Top la vidéo", "vraiment top ce live"])
+def test_top_is_still_french_praise(text: str) -> None:
+    assert scan(normalize(text)).praise
+
+
+@pytest.mark.parametrize(
+    ("text", "unasked"),
+    [
+        ("idk what it is either", True),
+        ("I do not understand why everything must explode.", True),
+        ("I was so confused of why I saw two of them", True),
+        ("It's a Honda. Never sure about those.", True),
+        ("I don't know how to reset my password", False),  # asks for help
+        ("I don't know if I can come", False),
+        ("I don't know what it is, do you?", False),  # a "?"
+        ("Not sure. Does anyone know when it opens", False),  # an asking form
+        ("Je ne sais pas ce que c'est", False),  # English only
+    ],
+)
+def test_a_statement_of_not_knowing_asks_nothing(text: str, unasked: bool) -> None:
+    assert scan(normalize(text)).unasked is unasked
+
+
+@pytest.mark.parametrize(
+    ("text", "agrees"),
+    [
+        ("Glad we agree.", True),
+        ("I totally agree with this", True),
+        ("You're absolutely right", True),
+        ("I second that", True),
+        ("Good luck with the move", True),
+        ("Tout à fait d'accord", True),
+        ("Vous avez raison", True),
+        ("Bonne chance pour la suite", True),
+        ("I agree, thanks for the video", False),  # a praise word: praise
+        ("I've had good luck with them", False),
+        ("Good video", False),
+    ],
+)
+def test_agreement_without_a_praise_word(text: str, agrees: bool) -> None:
+    assert scan(normalize(text)).agrees is agrees

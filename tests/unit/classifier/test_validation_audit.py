@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,6 +24,20 @@ from tests.unit.classifier.test_model_train import write_tiny
 
 P, Q = Label.PRAISE, Label.QUESTION
 SCOPE = frozenset({P, Q})
+# VALIDATION_AUDIT.md's rules: the label each one moves, and whether it adds it.
+RULES = {
+    "Q1": (Q, False),
+    "Q2": (Q, False),
+    "Q3": (Q, True),
+    "P1": (P, False),
+    "P2": (P, False),
+    "P3": (P, True),
+}
+
+
+def audit_key(source: str) -> str:
+    """The selection order of VALIDATION_AUDIT.md."""
+    return hashlib.blake2b(f"vigie-audit\x1f{source}".encode(), digest_size=8).hexdigest()
 
 
 def item(text: str, labels: set[Label], source: str, categories: tuple[str, ...] = ()) -> Item:
@@ -49,13 +64,29 @@ def record(it: Item, labels: set[Label], rules: tuple[str, ...] = ()) -> Audited
 def test_the_shipped_audit_reads_and_every_change_names_its_rule() -> None:
     audit = read_audit(DEFAULT_AUDIT)
 
-    assert len(audit) == 300
-    assert len({r.source for r in audit}) == 300
+    assert len(audit) == 900
+    assert len({r.source for r in audit}) == 900
     changed = [r for r in audit if r.changed]
     assert changed and all(r.rules for r in changed)
+    assert {rule for r in changed for rule in r.rules} <= set(RULES)
     assert all(not r.rules for r in audit if not r.changed)
     # Only the audited labels change; nothing outside question and praise.
     assert all((r.labels ^ r.original) <= SCOPE for r in audit)
+
+
+def test_the_shipped_audit_follows_the_selection_order() -> None:
+    # The first items of the order by a hash of the source: the audit was drawn by source,
+    # not by what a model predicts, and a longer audit only adds items after the old ones.
+    keys = [audit_key(r.source) for r in read_audit(DEFAULT_AUDIT)]
+
+    assert keys == sorted(keys)
+
+
+def test_a_relabelling_rule_moves_only_its_own_label() -> None:
+    for r in read_audit(DEFAULT_AUDIT):
+        for rule in r.rules:
+            label, added = RULES[rule]
+            assert (label in r.labels) is added and (label in r.original) is not added
 
 
 def test_audited_items_are_relabelled_and_keep_the_original_beside() -> None:
