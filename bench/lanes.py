@@ -1,15 +1,22 @@
-"""The router alone: how long a crisis verdict takes to become a page while routine verdicts
-keep the router busy, and the router's CPU per verdict.
+"""One service's priority lane under routine load: how long a crisis takes to cross the
+service while routine work keeps it busy, and the service's CPU per item.
 
-One router process (both lanes) runs on the real broker and a fresh PostgreSQL database.
-This process publishes ``BENCH_ROUTINE_PER_S`` routine verdicts a second (default 1000: a
-mix of abuse, questions, praise and neutral comments, in bursts every 10 ms) onto the
-classified topic, and ``BENCH_CRISIS_PER_S`` crisis verdicts (default 4) onto the priority
-topic, for ``BENCH_SECONDS`` (default 20). A crisis's latency runs from the moment its
-verdict is handed to the producer to the moment its page is read back from the critical
-actions topic: the router's part of the crisis path (consume, route, commit, publish).
-Run with the services' env sourced: ``.venv/bin/python -m bench.router``; writes
-``bench/results/<utc time>-router.json``.
+``python -m bench.lanes router`` (the default) or ``python -m bench.lanes classifier``. One
+process of the service (both lanes) runs on the real broker and a fresh PostgreSQL database.
+This process publishes ``BENCH_ROUTINE_PER_S`` routine items a second (default 1000, in
+bursts every 10 ms) onto the service's routine topic and ``BENCH_CRISIS_PER_S`` crisis items
+(default 4) onto its priority topic, for ``BENCH_SECONDS`` (default 20). A crisis's latency
+runs from the moment it is handed to the producer to the moment the service's output for it
+is read back from the broker:
+
+- router: classified comments in (a mix of abuse, questions, praise and neutral ones; crisis
+  verdicts on the priority lane), the crisis's page read from the critical actions topic
+  (consume, route, commit, publish);
+- classifier: normalized comments in (ordinary texts; crisis texts on the priority lane),
+  the crisis's verdict read from the priority classified topic (consume, classify, store,
+  publish).
+
+Run with the services' env sourced; writes ``bench/results/<utc time>-lanes-<service>.json``.
 """
 
 from __future__ import annotations
@@ -18,22 +25,33 @@ import asyncio
 import json
 import os
 import platform
+import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.classifier import comments
 from bench.pipeline import skip_backlog
 from bench.stats import percentile
 from shared.bus import Message
 from shared.bus.kafka import KafkaBus, topic_partitions
 from shared.codec import to_message
-from shared.events import Action, ClassifiedComment, Label, Severity
-from shared.topics import ACTIONS_CRITICAL, CLASSIFIED_PRIORITY, COMMENTS_CLASSIFIED
+from shared.events import Action, ClassifiedComment, Comment, Event, Label, Severity
+from shared.topics import (
+    ACTIONS_CRITICAL,
+    CLASSIFIED_PRIORITY,
+    COMMENTS_CLASSIFIED,
+    COMMENTS_NORMALIZED,
+    COMMENTS_PRIORITY,
+)
 from tests.databases import create_database, drop_database
 from tests.unit import factories as f
 from vigie.stack import ServiceProcess
@@ -41,19 +59,35 @@ from vigie.stack import ServiceProcess
 ROOT = Path(__file__).resolve().parents[1]
 PORT = 18282
 BURST_S = 0.01
-TARGET_P99_MS = 250.0  # the whole crisis path's target; the router is one part of it
+CRISIS_TEXTS = (
+    "I can't take it anymore, I want to end my life tonight",
+    "je vais en finir ce soir, je n'en peux plus",
+)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """What a service's lanes read, and where a crisis's output is read back."""
+
+    service: str
+    routine_topic: str
+    priority_topic: str
+    output_topic: str
+    routine: Callable[[str, int], Event]
+    crisis: Callable[[str, int], Event]
+    output: type[Action] | type[ClassifiedComment]
+    env: dict[str, str]
+
+
+def _key(item: Event) -> str:
+    comment = item.comment if isinstance(item, ClassifiedComment) else item
+    assert isinstance(comment, Comment)
+    return comment.partition_key
 
 
 def routine_verdict(run: str, n: int) -> ClassifiedComment:
     """One of abuse (grouped by post), a question (by thread), praise, or nothing to do."""
     kind = n % 4
-    item = f.comment(
-        f"forum:{run}-r{n}",
-        author_id=f"{run}-a{n % 500}",
-        post_id=f"{run}-p{n % 50}",
-        thread_id=f"{run}-t{n % 200}",
-        at=datetime.now(UTC),
-    )
     if kind == 0:
         verdict = f.classification(Label.ABUSIVE, severity=Severity.MEDIUM, categories=("insult",))
     elif kind == 1:
@@ -62,30 +96,71 @@ def routine_verdict(run: str, n: int) -> ClassifiedComment:
         verdict = f.classification(Label.PRAISE)
     else:
         verdict = f.classification()
-    return f.classified(item, verdict)
+    return f.classified(routine_comment(run, n), verdict)
 
 
-def crisis_verdict(run: str, n: int) -> ClassifiedComment:
-    return f.sensitive(
-        f.comment(
-            f"forum:{run}-c{n}",
-            author_id=f"{run}-crisis-{n}",
-            trace_id=uuid.uuid4().hex,
-            at=datetime.now(UTC),
-        )
+def routine_comment(run: str, n: int, texts: Sequence[str] = ("hello",)) -> Comment:
+    return f.comment(
+        f"forum:{run}-r{n}",
+        text=texts[n % len(texts)],
+        author_id=f"{run}-a{n % 500}",
+        post_id=f"{run}-p{n % 50}",
+        thread_id=f"{run}-t{n % 200}",
+        at=datetime.now(UTC),
     )
 
 
-def message(topic: str, item: ClassifiedComment) -> Message:
-    return to_message(topic, item, key=item.comment.partition_key)
+def crisis_comment(run: str, n: int) -> Comment:
+    return f.comment(
+        f"forum:{run}-c{n}",
+        text=CRISIS_TEXTS[n % len(CRISIS_TEXTS)],
+        author_id=f"{run}-crisis-{n}",
+        trace_id=uuid.uuid4().hex,
+        at=datetime.now(UTC),
+    )
 
 
-async def pages_read(
-    bootstrap: str, sent: dict[str, float], read: dict[str, float], stop: asyncio.Event
+def router_lane() -> Lane:
+    return Lane(
+        "router",
+        COMMENTS_CLASSIFIED,
+        CLASSIFIED_PRIORITY,
+        ACTIONS_CRITICAL,
+        routine_verdict,
+        lambda run, n: f.sensitive(crisis_comment(run, n)),
+        Action,
+        {"VIGIE_ACK_TOKEN_SECRET": uuid.uuid4().hex},
+    )
+
+
+def classifier_lane() -> Lane:
+    texts = comments(2000)
+    return Lane(
+        "classifier",
+        COMMENTS_NORMALIZED,
+        COMMENTS_PRIORITY,
+        CLASSIFIED_PRIORITY,
+        lambda run, n: routine_comment(run, n, texts),
+        crisis_comment,
+        ClassifiedComment,
+        {},
+    )
+
+
+LANES = {"router": router_lane, "classifier": classifier_lane}
+
+
+def message(topic: str, item: Event) -> Message:
+    return to_message(topic, item, key=_key(item))
+
+
+async def outputs_read(
+    bootstrap: str, lane: Lane, sent: dict[str, float], read: dict[str, float], stop: asyncio.Event
 ) -> None:
-    """Record when each crisis's page (by trace id) is first read from the critical topic."""
-    partitions = await topic_partitions(bootstrap, [ACTIONS_CRITICAL])
-    assigned = [TopicPartition(ACTIONS_CRITICAL, p) for p in partitions.get(ACTIONS_CRITICAL, [])]
+    """Record when each crisis's output (by trace id) is first read back."""
+    topic = lane.output_topic
+    partitions = await topic_partitions(bootstrap, [topic])
+    assigned = [TopicPartition(topic, p) for p in partitions.get(topic, [])]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -98,11 +173,22 @@ async def pages_read(
             for records in batches.values():
                 for record in records:
                     assert record.value is not None
-                    action = Action.model_validate_json(record.value)
-                    if action.trace_id in sent:
-                        read.setdefault(action.trace_id, now)
+                    output = lane.output.model_validate_json(record.value)
+                    if output.trace_id in sent:
+                        read.setdefault(output.trace_id, now)
     finally:
         await consumer.stop()
+
+
+async def records_done(port: int, stage: str) -> int:
+    """The records ``stage`` has finished (processed or dead-lettered), from its metrics."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("vigie_stage_records_total{") and f'stage="{stage}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -112,6 +198,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def offer(
     bus: KafkaBus,
+    lane: Lane,
     run: str,
     seconds: float,
     routine_per_s: float,
@@ -123,30 +210,39 @@ async def offer(
     start = time.perf_counter()
     routine = crises = 0
     pending: set[asyncio.Task[None]] = set()
+    failed: list[BaseException] = []
+
+    def settled(task: asyncio.Task[None]) -> None:
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+
     while (elapsed := time.perf_counter() - start) < seconds:
         due_routine = int(elapsed * routine_per_s) - routine
         if due_routine > 0:
             batch = [
-                message(COMMENTS_CLASSIFIED, routine_verdict(run, routine + i))
+                message(lane.routine_topic, lane.routine(run, routine + i))
                 for i in range(due_routine)
             ]
             routine += due_routine
             task = asyncio.create_task(bus.publish(batch))
             pending.add(task)
-            task.add_done_callback(pending.discard)
-        if int(elapsed * crisis_per_s) >= crises:
-            item = crisis_verdict(run, crises)
+            task.add_done_callback(settled)
+        if crisis_per_s > 0 and int(elapsed * crisis_per_s) >= crises:
+            item = lane.crisis(run, crises)
             crises += 1
             sent[item.trace_id] = time.perf_counter()
-            task = asyncio.create_task(bus.publish([message(CLASSIFIED_PRIORITY, item)]))
+            task = asyncio.create_task(bus.publish([message(lane.priority_topic, item)]))
             pending.add(task)
-            task.add_done_callback(pending.discard)
+            task.add_done_callback(settled)
         await asyncio.sleep(BURST_S)
-    await asyncio.gather(*pending)
+    await asyncio.gather(*pending, return_exceptions=True)
+    if failed:
+        raise RuntimeError(f"{len(failed)} publishes failed, the first: {failed[0]!r}")
     return routine
 
 
-async def main() -> dict[str, Any]:
+async def main(lane: Lane) -> dict[str, Any]:
     bootstrap = os.environ["VIGIE_KAFKA_BOOTSTRAP"]
     server = os.environ["VIGIE_DATABASE_URL"]
     seconds = float(os.environ.get("BENCH_SECONDS", "20"))
@@ -154,78 +250,85 @@ async def main() -> dict[str, Any]:
     crisis_per_s = float(os.environ.get("BENCH_CRISIS_PER_S", "4"))
     run = uuid.uuid4().hex[:8]
     prefix = f"bench-{run}-"
-    database = await create_database(server, prefix="vigie_bench_router")
-    bus = KafkaBus(bootstrap, client_id="vigie-bench-router")
-    router = ServiceProcess(
-        "router",
+    database = await create_database(server, prefix=f"vigie_bench_{lane.service}")
+    bus = KafkaBus(bootstrap, client_id=f"vigie-bench-{lane.service}")
+    service = ServiceProcess(
+        lane.service,
         PORT,
         {
             "VIGIE_KAFKA_BOOTSTRAP": bootstrap,
             "VIGIE_DATABASE_URL": database,
             "VIGIE_KAFKA_GROUP_PREFIX": prefix,
-            "VIGIE_ACK_TOKEN_SECRET": uuid.uuid4().hex,
             "VIGIE_LOG_LEVEL": "WARNING",
             "VIGIE_MIGRATE_ON_START": "true",
+            **lane.env,
         },
-        ROOT / ".local" / "logs" / "bench" / "router-alone.log",
+        ROOT / ".local" / "logs" / "bench" / f"{lane.service}-lanes.log",
     )
     try:
         await bus.start()
-        await bus.ensure_topics([COMMENTS_CLASSIFIED, CLASSIFIED_PRIORITY, ACTIONS_CRITICAL])
+        await bus.ensure_topics([lane.routine_topic, lane.priority_topic, lane.output_topic])
         await skip_backlog(bootstrap, prefix)
-        router.start()
-        await asyncio.to_thread(router.wait_ready, 90.0)
-        assert router.process is not None
-        read: dict[str, float] = {}
-        # Warm-up (not counted): the first statements, the first pages, the lanes' fetches.
-        await offer(bus, f"{run}w", 2.0, 100, 2, {})
+        service.start()
+        await asyncio.to_thread(service.wait_ready, 90.0)
+        assert service.process is not None
+        # Warm-up (not counted): the first statements, the first outputs, the lanes' fetches.
+        await offer(bus, lane, f"{run}w", 2.0, 100, 2, {})
         await asyncio.sleep(3.0)
         stop = asyncio.Event()
         sent: dict[str, float] = {}
-        reader = asyncio.create_task(pages_read(bootstrap, sent, read, stop))
+        read: dict[str, float] = {}
+        reader = asyncio.create_task(outputs_read(bootstrap, lane, sent, read, stop))
         await asyncio.sleep(1.0)  # the reader is at the end of the topic
-        cpu_before = cpu_seconds(router.process.pid)
+        cpu_before = cpu_seconds(service.process.pid)
+        done_before = await records_done(PORT, lane.service)
         print(
-            f"router: {routine_per_s:.0f} routine + {crisis_per_s:.0f} crisis verdicts/s "
+            f"{lane.service}: {routine_per_s:.0f} routine + {crisis_per_s:.0f} crisis items/s "
             f"for {seconds:.0f} s ...",
             flush=True,
         )
-        routine = await offer(bus, run, seconds, routine_per_s, crisis_per_s, sent)
+        routine = await offer(bus, lane, run, seconds, routine_per_s, crisis_per_s, sent)
         deadline = time.perf_counter() + 60
         while len(read) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
-        cpu = cpu_seconds(router.process.pid) - cpu_before
+        cpu = cpu_seconds(service.process.pid) - cpu_before
+        routine_done = await records_done(PORT, lane.service) - done_before
         stop.set()
         await reader
         latencies = sorted((read[t] - sent[t]) * 1000 for t in sent if t in read)
+        figures = {
+            f"crisis_{name}_ms": round(percentile(latencies, q), 1) if latencies else None
+            for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
+        }
         return {
-            "bench": "router",
+            "bench": f"lanes-{lane.service}",
             "at": datetime.now(UTC).isoformat(),
             "machine": platform.node(),
             "loadavg": Path("/proc/loadavg").read_text().split()[:3],
             "routine_per_s": routine_per_s,
             "routine_offered": routine,
+            "routine_done": routine_done,  # by the time the last crisis was out
             "crises": len(sent),
-            "paged": len(latencies),
-            "crisis_p50_ms": round(percentile(latencies, 0.5), 1) if latencies else None,
-            "crisis_p90_ms": round(percentile(latencies, 0.9), 1) if latencies else None,
-            "crisis_p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
-            "crisis_max_ms": round(latencies[-1], 1) if latencies else None,
-            "router_cpu_ms_per_verdict": round(cpu * 1000 / max(routine + len(sent), 1), 3),
+            "crises_out": len(latencies),
+            **figures,
+            "cpu_ms_per_item": round(cpu * 1000 / max(routine_done + len(sent), 1), 3),
         }
     finally:
-        router.stop()
+        service.stop()
         await bus.stop()
         await drop_database(server, database)
 
 
 def run() -> None:
-    result = uvloop.run(main())
+    name = sys.argv[1] if len(sys.argv) > 1 else "router"
+    if name not in LANES:
+        sys.exit(f"usage: python -m bench.lanes [{'|'.join(LANES)}]")
+    result = uvloop.run(main(LANES[name]()))
     print(json.dumps(result, indent=2))
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S%z")
-    (out / f"{stamp}-router.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{stamp}-lanes-{name}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
