@@ -74,6 +74,8 @@ bench: install services-up ## Throughput and latency figures, written under benc
 	$(WITH_SERVICES) $(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.classifier
 	$(WITH_SERVICES) $(BIN)/python -m bench.notifier
+	$(WITH_SERVICES) $(BIN)/python -m bench.lanes router
+	$(WITH_SERVICES) $(BIN)/python -m bench.lanes classifier
 
 clean: services-down ## Remove the virtualenv and all local data
 	rm -rf $(VENV) .local

@@ -3,8 +3,9 @@
 Each comment is decided against the open cases that can inhibit it (read for the batch, and
 those the batch opened) and the active silences, and placed in its case (``placement``);
 the rows this makes are collected in ``BatchWrites`` and written when the batch ends, one
-statement per table. A case whose first page is due at once is written before its chain
-starts, which reads it. Metric increments wait for the commit (``Counts``).
+statement per table. A case whose first page is due at once has its first round planned
+in memory (``chain_pages.first_round``) and written with it. Metric increments wait for the
+commit (``Counts``).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ the actions the route asks for: ``auto`` ones emitted, ``requires_approval`` one
 pending on the case. The rows are written at the end of the batch, one statement per table
 (``BatchWrites``), and every event goes to the outbox in that transaction; the component
 publishes it right after, and the timer loop publishes whatever a crash left behind. A case
-whose first page is due at once is written before its chain starts, which reads it. A batch
+whose first page is due at once has its first round (chain timer, digest timer, pages, the
+step's audit entry) written with it, in the same statements (``chain_pages``). A batch
 whose transaction meets a case another replica opened meanwhile is routed again comment by
 comment, one transaction each. Metrics count what was committed.
 """
