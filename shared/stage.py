@@ -138,7 +138,10 @@ class Stage(Generic[T]):
         max_backoff_s: float = 10.0,
         event_time: Callable[[T], datetime | None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        before_batch: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``before_batch`` is awaited before each polled batch is processed (a routine lane
+        gives way there to its process's priority lane)."""
         self.name = name
         self._bus = bus
         self._topics = tuple(topics)
@@ -151,6 +154,7 @@ class Stage(Generic[T]):
         self._max_backoff_s = max_backoff_s
         self._event_time = event_time
         self._clock = clock
+        self._before_batch = before_batch
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -198,6 +202,8 @@ class Stage(Generic[T]):
                         break
                 if not records:
                     continue
+                if self._before_batch is not None:
+                    await self._before_batch()
                 batch = await self._process_until_done(records)
                 if settling is not None:
                     settled, settling = await settling, None

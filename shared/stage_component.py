@@ -6,7 +6,7 @@ stopping and readiness are the same for every stage and live here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, Generic, TypeVar
 
 from fastapi import APIRouter
@@ -37,6 +37,10 @@ class StageComponent(Generic[E]):
     def routes(self) -> APIRouter | None:
         return None
 
+    def before_batch(self) -> Callable[[], Awaitable[None]] | None:
+        """What the stage awaits before each batch (None: nothing)."""
+        return None
+
     async def prepare(self, runtime: Runtime) -> None:
         """Open what ``process`` needs (metrics, clients) before the first record."""
 
@@ -61,6 +65,7 @@ class StageComponent(Generic[E]):
             batch_size=self._batch_size,
             event_time=comment_time,
             clock=runtime.clock,
+            before_batch=self.before_batch(),
         )
         await self._stage.start()
         build_info(runtime.registry, self.name)

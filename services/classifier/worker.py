@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
@@ -23,6 +23,7 @@ from services.classifier.settings import ClassifierSettings
 from shared.bus import Message
 from shared.codec import to_message
 from shared.events import Classification, ClassifiedComment, Comment, derive_id
+from shared.precedence import Precedence
 from shared.runtime import Runtime
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
@@ -73,6 +74,11 @@ class ClassifierComponent(StageComponent[Comment]):
         self._client: httpx.AsyncClient | None = None
         self._primary: Backend | None = None
         self._shadow: ShadowRunner | None = None
+        # The priority lane of this process goes first (``PriorityClassifierComponent``).
+        self.precedence = Precedence()
+
+    def before_batch(self) -> Callable[[], Awaitable[None]] | None:
+        return self.precedence.yield_point
 
     async def prepare(self, runtime: Runtime) -> None:
         settings = self._settings
@@ -151,6 +157,15 @@ class PriorityClassifierComponent(ClassifierComponent):
     def __init__(self, routine: ClassifierComponent) -> None:
         super().__init__(routine._settings, local=routine._local)
         self._routine = routine
+
+    def before_batch(self) -> Callable[[], Awaitable[None]] | None:
+        return None
+
+    async def process(self, batch: Sequence[Decoded[Comment]]) -> list[Message]:
+        """As the routine lane classifies, while the routine lane waits before its next
+        batch."""
+        async with self._routine.precedence.urgent():
+            return await super().process(batch)
 
     async def prepare(self, runtime: Runtime) -> None:
         routine = self._routine

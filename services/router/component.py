@@ -3,7 +3,8 @@ drives escalation chains and empties the outbox, and the API."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter
@@ -126,8 +127,20 @@ class RouterComponent(StageComponent[ClassifiedComment]):
     def ready(self) -> bool:
         return super().ready() and self.timers is not None and self.timers.running()
 
+    def before_batch(self) -> Callable[[], Awaitable[None]]:
+        return self.precedence.yield_point
+
     async def process(self, batch: Sequence[Decoded[ClassifiedComment]]) -> list[Message]:
-        """Route, then publish what was staged: the outbox holds it should this fail."""
+        return await self.route(batch, yield_point=self.precedence.yield_point)
+
+    async def route(
+        self,
+        batch: Sequence[Decoded[ClassifiedComment]],
+        *,
+        yield_point: Callable[[], Awaitable[None]],
+    ) -> list[Message]:
+        """Route, then publish what was staged: the outbox holds it should this fail.
+        ``yield_point`` is awaited between slices of the batch and before publishing."""
         assert self._runtime is not None and self._metrics is not None
         assert self._publisher is not None
         staged = await route_batch(
@@ -135,10 +148,15 @@ class RouterComponent(StageComponent[ClassifiedComment]):
             self.paging,
             [item.event for item in batch],
             self._metrics,
-            yield_point=self.precedence.yield_point,
+            yield_point=yield_point,
         )
+        await yield_point()
         await self._publisher.publish(staged, now=self._runtime.clock())
         return []
+
+
+async def _let_others_run() -> None:
+    await asyncio.sleep(0)
 
 
 class PriorityRouterComponent(StageComponent[ClassifiedComment]):
@@ -168,4 +186,4 @@ class PriorityRouterComponent(StageComponent[ClassifiedComment]):
 
     async def process(self, batch: Sequence[Decoded[ClassifiedComment]]) -> list[Message]:
         async with self._routine.precedence.urgent():
-            return await self._routine.process(batch)
+            return await self._routine.route(batch, yield_point=_let_others_run)

@@ -417,3 +417,35 @@ def test_dlq_message_replaces_previous_dlq_headers() -> None:
 )
 def test_is_recoverable(error: BaseException, recoverable: bool) -> None:
     assert is_recoverable(error) is recoverable
+
+
+async def test_a_stage_waits_for_its_before_batch_hook_before_processing_a_batch() -> None:
+    """A routine lane gives way to its process's priority lane before each batch."""
+    bus = MemoryBus(partitions=1)
+    process = Recorder()
+    gate = asyncio.Event()
+    waited: list[int] = []
+
+    async def before_batch() -> None:
+        waited.append(len(process.calls))
+        await gate.wait()
+
+    stage = Stage(
+        name="test-stage",
+        bus=bus,
+        topics=[IN],
+        group=GROUP,
+        decode=decoder(Comment),
+        process=process,
+        metrics=StageMetrics(CollectorRegistry()),
+        poll_timeout_s=0.02,
+        before_batch=before_batch,
+    )
+    async with running(stage):
+        await bus.publish([good("forum:c-1")])
+        await eventually(lambda: waited == [0])
+        assert process.calls == []  # held before the batch
+        gate.set()
+        await eventually(lambda: bus.committed(GROUP, IN, 0) == 1)
+
+    assert process.calls == [["forum:c-1"]]
