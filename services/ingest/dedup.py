@@ -12,9 +12,9 @@ burst of webhooks costs a few queries rather than one connection checkout each, 
 waits for at most part of a query before its own starts. Writes are batched in the
 background so the webhook's answer never waits for them.
 
-On PostgreSQL both statements go through a small pool of the driver's own
-(``shared.storage.driver_pool``): each webhook pays for part of a lookup and part of a
-write, and SQLAlchemy's checkout and statement layers cost more than the statements do.
+On PostgreSQL both statements go through a few connections of the driver's own
+(``services.ingest.connections``): each webhook pays for part of a lookup and part of a
+write, and a pool's checkout and return cost more than the statements do.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.ingest.connections import DriverConnections
 from shared.runtime import Clock
-from shared.storage.driver_pool import DriverPool
 from shared.storage.tables import ingest_seen
 from shared.storage.writes import insert_ignore_many
 
@@ -69,7 +69,7 @@ class SeenStore:
     ) -> None:
         self._engine = engine
         # Lookups in flight plus the writer's statement.
-        self._driver = DriverPool.for_engine(engine, max_size=max(1, lookups_in_flight) + 1)
+        self._driver = DriverConnections.for_engine(engine, size=max(1, lookups_in_flight) + 1)
         self._clock = clock
         # Keyed by the ids' integers: plain ints are not tracked by the garbage collector,
         # so a full cache does not lengthen every full collection (UUID objects are).
