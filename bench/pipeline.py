@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -38,7 +39,7 @@ from bench.ingest import Connection, closed_loop, cpu_seconds, open_loop
 from bench.stats import percentile
 from shared.bus.kafka import KafkaBus, topic_partitions
 from shared.topics import ACTIONS, ACTIONS_CRITICAL
-from tests.databases import create_database, drop_database
+from tests.databases import asyncpg_dsn, create_database, drop_database
 from tests.faults.traffic import (
     CRISIS_TEXTS,
     GENERIC_SECRET,
@@ -383,7 +384,50 @@ async def crisis_latency(
         "p99_ms": round(percentile(latencies, 0.99), 1),
         "max_ms": round(max(latencies, default=float("nan")), 1),
         "receiver_requests": dict(requests.most_common()),
+        "traces": sorted(sent_at),
     }
+
+
+# The hops of a crisis comment's path, from the rows' own timestamps: when ingest received
+# it, when the classifier classified it (its clock before its write), when the router placed
+# it (its clock when the case opened), when the notifier claimed the page, when it was sent.
+HOPS = (
+    ("ingest -> classified", "received_at", "classified_at"),
+    ("classified -> case opened", "classified_at", "opened_at"),
+    ("case opened -> page claimed", "opened_at", "claimed_at"),
+    ("page claimed -> sent", "claimed_at", "sent_at"),
+)
+_HOPS_SQL = """
+SELECT cm.received_at, cl.classified_at, cs.opened_at,
+       min(d.created_at) AS claimed_at, min(d.updated_at) AS sent_at
+FROM cases cs
+JOIN case_comments cc ON cc.case_id = cs.id
+JOIN comments cm ON cm.platform = cc.platform AND cm.comment_id = cc.comment_id
+  AND cm.revision = cc.revision
+JOIN classifications cl ON cl.platform = cm.platform AND cl.comment_id = cm.comment_id
+  AND cl.revision = cm.revision
+JOIN deliveries d ON d.case_id = cs.id
+WHERE cs.trace_id = ANY($1::text[]) AND cs.opened_by LIKE '%' || cc.platform || ':%'
+GROUP BY cm.received_at, cl.classified_at, cs.opened_at
+"""
+
+
+async def crisis_hops(database: str, traces: list[str]) -> dict[str, dict[str, float]]:
+    """p50 and p90 of each hop of the crises' path, in milliseconds."""
+    conn = await asyncpg.connect(asyncpg_dsn(database))
+    try:
+        rows = await conn.fetch(_HOPS_SQL, traces)
+    finally:
+        await conn.close()
+    out: dict[str, dict[str, float]] = {}
+    for name, start, end in HOPS:
+        spans = [(row[end] - row[start]).total_seconds() * 1000 for row in rows]
+        out[name] = {
+            "p50_ms": round(percentile(spans, 0.5), 1),
+            "p90_ms": round(percentile(spans, 0.9), 1),
+            "cases": len(spans),
+        }
+    return out
 
 
 async def ingest_ack(stack: Stack, routed: Routed, rate: float, count: int) -> dict[str, Any]:
@@ -478,6 +522,7 @@ async def _measure(bootstrap: str, database: str, sizes: dict[str, Any]) -> dict
                 crisis_per_s=sizes["crisis_per_s"],
                 seconds=sizes["latency_seconds"],
             )
+            hops = await crisis_hops(database, latency.pop("traces"))
             print(f"  {latency}", flush=True)
             print("ingest ack at 1000 webhooks/s ...", flush=True)
             ingest = await ingest_ack(stack, routed, 1000.0, sizes["ingest_webhooks"])
@@ -492,6 +537,7 @@ async def _measure(bootstrap: str, database: str, sizes: dict[str, Any]) -> dict
         "throughput_batched": batched,
         "throughput_one_per_webhook": one,
         "crisis_latency": latency,
+        "crisis_hops": hops,
         "ingest_ack": ingest,
         "peak_rss_mb": rss,
     }
@@ -513,6 +559,10 @@ def table(raw: dict[str, float], stack: dict[str, Any]) -> list[tuple[str, str]]
             f"{latency['p50_ms']:.0f} / {latency['p99_ms']:.0f}",
         ),
         ("  crises paged / sent", f"{latency['paged']} / {latency['crisis_comments']}"),
+        *(
+            (f"  {name} p50 / p90 (ms)", f"{hop['p50_ms']:.0f} / {hop['p90_ms']:.0f}")
+            for name, hop in stack["crisis_hops"].items()
+        ),
         (
             "ingest ack p50 / p99 at 1000/s (ms)",
             f"{ingest['p50_ms']:.1f} / {ingest['p99_ms']:.1f}",
