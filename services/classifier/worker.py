@@ -8,8 +8,7 @@ the same batch in the background once the verdicts are known, and never changes 
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import httpx
 
@@ -23,7 +22,6 @@ from services.classifier.settings import ClassifierSettings
 from shared.bus import Message
 from shared.codec import to_message
 from shared.events import Classification, ClassifiedComment, Comment, derive_id
-from shared.precedence import Precedence
 from shared.runtime import Runtime
 from shared.stage import Decoded
 from shared.stage_component import StageComponent
@@ -38,8 +36,6 @@ log = logging.getLogger(__name__)
 
 GROUP = "vigie-classifier"
 PRIORITY_GROUP = "vigie-classifier-priority"
-# The GIL switch interval while a priority lane runs in the process (Python's default: 5 ms).
-GIL_SWITCH_INTERVAL_S = 0.0005
 SHADOW_DRAIN_S = 10.0
 
 
@@ -74,11 +70,6 @@ class ClassifierComponent(StageComponent[Comment]):
         self._client: httpx.AsyncClient | None = None
         self._primary: Backend | None = None
         self._shadow: ShadowRunner | None = None
-        # The priority lane of this process goes first (``PriorityClassifierComponent``).
-        self.precedence = Precedence()
-
-    def before_batch(self) -> Callable[[], Awaitable[None]] | None:
-        return self.precedence.yield_point
 
     async def prepare(self, runtime: Runtime) -> None:
         settings = self._settings
@@ -158,23 +149,10 @@ class PriorityClassifierComponent(ClassifierComponent):
         super().__init__(routine._settings, local=routine._local)
         self._routine = routine
 
-    def before_batch(self) -> Callable[[], Awaitable[None]] | None:
-        return None
-
-    async def process(self, batch: Sequence[Decoded[Comment]]) -> list[Message]:
-        """As the routine lane classifies, while the routine lane waits before its next
-        batch."""
-        async with self._routine.precedence.urgent():
-            return await super().process(batch)
-
     async def prepare(self, runtime: Runtime) -> None:
         routine = self._routine
         if routine._primary is None:
             raise RuntimeError("the routine classifier component must start first")
-        # The routine lane classifies its batches in a thread that holds the GIL; the event
-        # loop, which runs this lane, waits up to the switch interval for it after every
-        # await. A shorter interval bounds what a crisis waits at each of its round trips.
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self._runtime = runtime
         self._metrics = routine._metrics
         self._primary = routine._primary
