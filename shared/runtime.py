@@ -19,6 +19,7 @@ from shared.bus.kafka import KafkaBus
 from shared.settings import CommonSettings
 from shared.storage.engine import create_engine
 from shared.storage.migrate import upgrade_async
+from shared.topics import URGENT_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ async def open_runtime(settings: CommonSettings, *, client_id: str) -> Runtime:
         partitions=settings.kafka_partitions,
         replication_factor=settings.kafka_replication_factor,
         group_prefix=settings.kafka_group_prefix,
+        urgent_topics=URGENT_TOPICS,
     )
     await bus.start()
     return Runtime(bus=bus, engine=create_engine(settings.database_url))

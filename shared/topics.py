@@ -19,6 +19,8 @@ ACTIONS = "vigie.actions.v1"
 # routine work (reactions held back by a platform's rate limit, a backlog of questions).
 ACTIONS_CRITICAL = "vigie.actions.critical.v1"
 ACTION_TOPICS = (ACTIONS, ACTIONS_CRITICAL)
+# The crisis lanes: their messages do not queue behind routine ones in a producer.
+URGENT_TOPICS = (COMMENTS_PRIORITY, CLASSIFIED_PRIORITY, ACTIONS_CRITICAL)
 NOTIFICATION_RESULTS = "vigie.notifications.results.v1"
 CASE_EVENTS = "vigie.cases.events.v1"
 

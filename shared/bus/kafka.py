@@ -2,6 +2,12 @@
 
 The producer is idempotent with ``acks=all``; ``publish`` awaits every delivery future, so a
 caller that returns success has its messages on the broker. Consumers never auto-commit.
+
+Messages for the ``urgent_topics`` (the crisis lanes) go through a producer of their own:
+aiokafka keeps one produce request in flight per broker and producer, so on the routine
+producer a crisis message would wait for whatever routine request is in flight, then ride in
+the next one with the routine batches. Each topic always goes through the same producer, so
+the order of a partition's messages is kept.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -68,6 +74,7 @@ class KafkaBus:
         publish_timeout_s: float = 10.0,
         linger_ms: int = 1,
         group_prefix: str = "",
+        urgent_topics: Collection[str] = (),
     ) -> None:
         self._bootstrap = bootstrap
         self._group_prefix = group_prefix
@@ -77,20 +84,34 @@ class KafkaBus:
         self._publish_timeout_s = publish_timeout_s
         self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
+        self._urgent_topics = frozenset(urgent_topics)
+        self._urgent: AIOKafkaProducer | None = None
         # Messages queued by a publish that timed out, by (topic, event id), until settled.
         self._inflight: dict[tuple[str, str], asyncio.Future[Any]] = {}
         self._replacing = asyncio.Lock()
 
     async def start(self) -> None:
         self._producer = await self._new_producer()
+        if self._urgent_topics:
+            try:
+                self._urgent = await self._new_producer(linger_ms=0)
+            except BaseException:
+                await self._producer.stop()
+                self._producer = None
+                raise
 
-    async def _new_producer(self) -> AIOKafkaProducer:
+    def _producer_for(self, topic: str) -> AIOKafkaProducer | None:
+        if topic in self._urgent_topics and self._urgent is not None:
+            return self._urgent
+        return self._producer
+
+    async def _new_producer(self, *, linger_ms: int | None = None) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             client_id=self._client_id,
             acks="all",
             enable_idempotence=True,
-            linger_ms=self._linger_ms,
+            linger_ms=self._linger_ms if linger_ms is None else linger_ms,
             max_batch_size=MAX_BATCH_BYTES,
             partitioner=partition_of,
             request_timeout_ms=int(self._publish_timeout_s * 1000),
@@ -109,14 +130,21 @@ class KafkaBus:
         again: nothing is lost, and consumers drop a copy by its event id.
         """
         async with self._replacing:
-            replaced = self._producer is broken  # or another publish already replaced it
+            # Unless another publish already replaced it.
+            replaced = broken in (self._producer, self._urgent)
             if replaced:
-                log.warning("the producer can no longer deliver; starting a new one")
-                self._producer = await self._new_producer()
+                log.warning("a producer can no longer deliver; starting a new one")
+                if self._producer is broken:
+                    self._producer = await self._new_producer()
+                else:
+                    self._urgent = await self._new_producer(linger_ms=0)
         if replaced:
             await broken.stop()
 
     async def stop(self) -> None:
+        if self._urgent is not None:
+            await self._urgent.stop()
+            self._urgent = None
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
@@ -149,11 +177,16 @@ class KafkaBus:
     async def publish(self, messages: Sequence[Message], *, on_acked: Acked | None = None) -> None:
         if not messages:
             return
-        producer = self._producer
-        if producer is None:
-            raise BusUnavailable("producer not started")
+        used: list[AIOKafkaProducer] = []
+        futures: list[asyncio.Future[Any]] = []
         try:
-            futures = [await self._queue(producer, m) for m in messages]
+            for message in messages:
+                producer = self._producer_for(message.topic)
+                if producer is None:
+                    raise BusUnavailable("producer not started")
+                if producer not in used:
+                    used.append(producer)
+                futures.append(await self._queue(producer, message))
         except KafkaError as exc:
             raise BusUnavailable(f"broker did not take the messages: {type(exc).__name__}") from exc
         acked = _all_acked(futures, on_acked)
@@ -164,8 +197,11 @@ class KafkaBus:
             await acked
         except (KafkaError, TimeoutError) as exc:
             if isinstance(exc, PRODUCER_BROKEN):
-                with contextlib.suppress(KafkaError, OSError):
-                    await self._replace(producer)
+                # Which of them broke is not known: a working one replaced too only fails
+                # what it held, which its callers send again.
+                for producer in used:
+                    with contextlib.suppress(KafkaError, OSError):
+                        await self._replace(producer)
             raise BusUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
         finally:
             expiry.cancel()

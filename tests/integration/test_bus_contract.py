@@ -127,3 +127,29 @@ async def test_a_group_prefix_gives_each_deployment_its_own_groups(
     assert [r.value for r in first] == [m.value for m in messages]
     assert [r.value for r in second] == [m.value for m in messages]
     assert again == []  # the first deployment's commit stands
+
+
+async def test_urgent_topics_have_a_producer_of_their_own_and_keep_their_order(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    """A crisis lane's messages do not wait in the routine producer's queue; each topic
+    still keeps its messages in order, and one publish of both kinds is acknowledged as
+    one."""
+    urgent = f"{topic}.urgent"
+    bus = KafkaBus(kafka_bootstrap, client_id="vigie-urgent-test", urgent_topics=[urgent])
+    await bus.start()
+    try:
+        await bus.ensure_topics([topic, urgent])
+        assert bus._producer_for(urgent) is not bus._producer_for(topic)
+        mixed = [
+            Message(name, f"{name[-6:]}-{i}".encode(), key=b"k")
+            for i in range(20)
+            for name in (topic, urgent)
+        ]
+        await bus.publish(mixed)
+        routine = await drain(bus, topic, f"g-{uuid.uuid4().hex}", 20, commit=True)
+        crisis = await drain(bus, urgent, f"g-{uuid.uuid4().hex}", 20, commit=True)
+    finally:
+        await bus.stop()
+    assert [r.value for r in routine] == [m.value for m in mixed if m.topic == topic]
+    assert [r.value for r in crisis] == [m.value for m in mixed if m.topic == urgent]
