@@ -24,13 +24,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from services.ingest.settings import IngestSettings
 from services.ingest.youtube_poller import YouTubePoller
-from shared.bus.kafka import KafkaBus
+from shared.bus.kafka import KafkaBus, topic_partitions
 from shared.codec import to_message
 from shared.events import Comment, SourceChanged, derive_id
 from shared.runtime import Runtime
@@ -156,6 +157,10 @@ class Setup:
     clock: Clock
     video: str
     tag: str
+    bootstrap: str
+    # Where the comment topics ended when the test began: what came before is not its own
+    # (other runs, benchmarks), and reading it all could take longer than the test waits.
+    marks: dict[TopicPartition, int]
 
     def doc(self, name: str) -> Any:
         return retag(fixture(name), video=self.video, tag=self.tag)
@@ -198,11 +203,12 @@ class Setup:
         raise AssertionError("the change notice was never tracked")
 
     async def comments(self, want: int) -> list[Comment]:
-        """This video's comments on the topic, read by a new group: at least ``want``, and
-        whatever else arrives within a few quiet polls after that."""
-        consumer = await self.runtime.bus.consumer(
-            list(COMMENT_TOPICS), group=f"vigie-test-youtube-{uuid.uuid4().hex}"
-        )
+        """This video's comments on the topic, read by a new group from where the topics
+        ended when the test began: at least ``want``, and whatever else arrives within a few
+        quiet polls after that."""
+        group = f"vigie-test-youtube-{uuid.uuid4().hex}"
+        await start_group_at(self.bootstrap, group, self.marks)
+        consumer = await self.runtime.bus.consumer(list(COMMENT_TOPICS), group=group)
         got: list[Comment] = []
         quiet = 0
         try:
@@ -220,10 +226,37 @@ class Setup:
         return got
 
 
+async def topic_ends(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    existing = await topic_partitions(bootstrap, topics)
+    partitions = [TopicPartition(t, p) for t, numbers in existing.items() for p in numbers]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return dict((await consumer.end_offsets(partitions)).items()) if partitions else {}
+    finally:
+        await consumer.stop()
+
+
+async def start_group_at(bootstrap: str, group: str, marks: dict[TopicPartition, int]) -> None:
+    if not marks:
+        return  # topics created by this test: the group starts at their beginning
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(marks))
+        await consumer.commit(marks)
+    finally:
+        await consumer.stop()
+
+
 @pytest.fixture
 async def setup(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Setup]:
     bus = KafkaBus(kafka_bootstrap, client_id="vigie-youtube-poller-test")
     await bus.start()
+    await bus.ensure_topics(list(COMMENT_TOPICS))
+    marks = await topic_ends(kafka_bootstrap, list(COMMENT_TOPICS))
     clock = Clock()
     runtime = Runtime(
         bus=bus, engine=create_engine(database_url), registry=CollectorRegistry(), clock=clock
@@ -240,7 +273,7 @@ async def setup(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Setup]
         await poller.start(runtime)
         tag = uuid.uuid4().hex[:8]
         try:
-            yield Setup(poller, runtime, api, clock, f"it-{tag}", tag)
+            yield Setup(poller, runtime, api, clock, f"it-{tag}", tag, kafka_bootstrap, marks)
         finally:
             await poller.stop()
             await runtime.close()
