@@ -15,6 +15,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 
+async def let_others_run() -> None:
+    """A yield point that holds nothing back: the other tasks run once."""
+    await asyncio.sleep(0)
+
+
 class Precedence:
     def __init__(self, *, max_wait_s: float = 0.25) -> None:
         self._max_wait_s = max_wait_s

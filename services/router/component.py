@@ -3,7 +3,6 @@ drives escalation chains and empties the outbox, and the API."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -25,7 +24,7 @@ from services.router.worker import GROUP, PRIORITY_GROUP, route_batch
 from shared.bus import Message
 from shared.events import ClassifiedComment
 from shared.metrics import events_published
-from shared.precedence import Precedence
+from shared.precedence import Precedence, let_others_run
 from shared.runtime import Runtime
 from shared.settings import secret_values
 from shared.stage import Decoded
@@ -155,10 +154,6 @@ class RouterComponent(StageComponent[ClassifiedComment]):
         return []
 
 
-async def _let_others_run() -> None:
-    await asyncio.sleep(0)
-
-
 class PriorityRouterComponent(StageComponent[ClassifiedComment]):
     """The priority lane: verdicts of comments screened in at ingest, read from a topic and
     a consumer group of their own, routed exactly as the routine lane routes (same policy,
@@ -186,4 +181,4 @@ class PriorityRouterComponent(StageComponent[ClassifiedComment]):
 
     async def process(self, batch: Sequence[Decoded[ClassifiedComment]]) -> list[Message]:
         async with self._routine.precedence.urgent():
-            return await self._routine.route(batch, yield_point=_let_others_run)
+            return await self._routine.route(batch, yield_point=let_others_run)

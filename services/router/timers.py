@@ -29,9 +29,7 @@ from services.router.digests import DIGEST, advance_digest, digest_timer_row, st
 from services.router.lifecycle import Transition
 from services.router.paging import CHAIN, PAGE, Paging, chain_timer_row
 from services.router.policy.chain_run import ChainRun, run_chain
-from services.router.policy.config import Policy
 from services.router.policy.escalation import ChainState, Step
-from services.router.policy.schema import ChainConfig
 from services.router.policy.tree import Grouping
 from services.router.silence_ends import SILENCED, silence_over
 from shared.bus import Message
@@ -195,7 +193,10 @@ async def _advance_chain(
         .values(notified=run.notified, reminded=run.reminded, due_at=run.next_due, updated_at=now)
     )
     if run.pages or run.folded:
-        messages += await _record_step(conn, view, chain, run, pages, policy=policy, now=now)
+        step = step_record(view, chain, run, pages, policy=policy, now=now)
+        await insert_ignore(conn, audit_log, step.audit)
+        if step.escalated is not None:
+            messages += await store.stage_events(conn, [step.escalated], now=now)
     if run.resolve:
         done = await casework.transition(
             conn,
@@ -223,23 +224,6 @@ async def _send_pages(
         if planned.held_timer is not None:
             await insert_ignore(conn, case_timers, planned.held_timer)
     return messages, pages
-
-
-async def _record_step(
-    conn: AsyncConnection,
-    view: CaseView,
-    chain: ChainConfig,
-    run: ChainRun,
-    pages: list[PlannedPage],
-    *,
-    policy: Policy,
-    now: datetime,
-) -> list[Message]:
-    step = step_record(view, chain, run, pages, policy=policy, now=now)
-    await insert_ignore(conn, audit_log, step.audit)
-    if step.escalated is None:
-        return []
-    return await store.stage_events(conn, [step.escalated], now=now)
 
 
 async def _release(conn: AsyncConnection, timer: Any, case: Any, *, now: datetime) -> list[Message]:

@@ -19,7 +19,6 @@ comment, one transaction each. Metrics count what was committed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -37,6 +36,7 @@ from services.router.silence_store import active_silences
 from services.router.timers import Paging
 from shared.bus import Message
 from shared.events import ClassifiedComment
+from shared.precedence import let_others_run
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -57,17 +57,13 @@ async def load_context(
     return Context(sources, await active_silences(conn, now=now))
 
 
-async def _let_others_run() -> None:
-    await asyncio.sleep(0)
-
-
 async def _route_in_one(
     runtime: Runtime,
     paging: Paging,
     batch: Sequence[ClassifiedComment],
     metrics: RouterMetrics,
     context: Context | None,
-    yield_point: Callable[[], Awaitable[None]] = _let_others_run,
+    yield_point: Callable[[], Awaitable[None]] = let_others_run,
 ) -> list[Message]:
     """Route ``batch`` in one transaction: one commit (one WAL flush) and a few statements
     for the whole batch; nothing of it is kept should any part of it fail. A ``context``
@@ -122,7 +118,7 @@ async def route_batch(
     batch: Sequence[ClassifiedComment],
     metrics: RouterMetrics,
     *,
-    yield_point: Callable[[], Awaitable[None]] = _let_others_run,
+    yield_point: Callable[[], Awaitable[None]] = let_others_run,
 ) -> list[Message]:
     """Route ``batch``; ``yield_point`` is awaited between slices of a long batch."""
     if len(batch) == 1:

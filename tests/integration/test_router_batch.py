@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.metrics import RouterMetrics
@@ -22,17 +20,9 @@ from shared.bus.memory import MemoryBus
 from shared.events import ClassifiedComment, Label, Severity
 from shared.runtime import Runtime
 from shared.storage.engine import create_engine
-from shared.storage.tables import (
-    audit_log,
-    case_actions,
-    case_comments,
-    case_timers,
-    cases,
-    router_outbox,
-)
 from tests.databases import create_database, drop_database
 from tests.unit import factories as f
-from tests.unit.router.conftest import case_events, links
+from tests.unit.router.conftest import case_events, links, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -85,22 +75,6 @@ SECOND = [
 ]
 
 
-async def _tables(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    async with engine.connect() as conn:
-        for table, order in (
-            (cases, cases.c.id),
-            (case_comments, case_comments.c.comment_id),
-            (case_timers, case_timers.c.id),
-            (case_actions, case_actions.c.action_id),
-            (audit_log, audit_log.c.dedup_key),
-            (router_outbox, router_outbox.c.id),
-        ):
-            rows = (await conn.execute(select(table).order_by(order))).mappings().all()
-            out[table.name] = [{k: v for k, v in row.items() if k != "id"} for row in rows]
-    return out
-
-
 async def test_a_batch_writes_what_one_comment_at_a_time_writes(
     two_engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
@@ -119,7 +93,7 @@ async def test_a_batch_writes_what_one_comment_at_a_time_writes(
     for item in (*FIRST, *SECOND):
         single_out += await route_comment(single, paging, item, metrics)
 
-    got, expected = await _tables(batched.engine), await _tables(single.engine)
+    got, expected = await table_rows(batched.engine), await table_rows(single.engine)
     assert [m.event_id for m in batched_out] == [m.event_id for m in single_out]
     assert len(expected["cases"]) == 4  # crisis u-1, abuse p-1, questions t-1, crisis u-6
     assert {c["severity"] for c in expected["cases"] if c["route"] == "abuse"} == {"high"}

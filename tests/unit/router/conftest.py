@@ -140,6 +140,44 @@ async def outbox_actions(engine: AsyncEngine) -> list[Action]:
         return [Action.model_validate_json(value) for value in rows.scalars()]
 
 
+# A two-step ladder whose first receiver has quiet hours at night (f.NOW is noon UTC);
+# ``THEN`` is what the chain does when it runs out.
+QUIET = """
+version: quiet
+receivers:
+  - {name: moderators, channel: webhook, url: "http://h.test/m", quiet_hours: [nights]}
+  - {name: leads, channel: webhook, url: "http://h.test/l"}
+time_windows:
+  - {name: nights, times: ["22:00-07:00"]}
+chains:
+  - name: ladder
+    steps:
+      - {notify: [moderators], wait: 10m}
+      - {notify: [leads], wait: 10m}
+    then: THEN
+routes:
+  - {name: abuse, matchers: ["label=abusive"], chain: ladder, group_wait: 0s}
+"""
+
+
+async def table_rows(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
+    """Every row the router writes, table by table, in a stable order, without the ids the
+    database numbers (they differ between two databases that hold the same rows)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    async with engine.connect() as conn:
+        for table, order in (
+            (cases, cases.c.id),
+            (case_comments, case_comments.c.comment_id),
+            (case_timers, case_timers.c.id),
+            (case_actions, case_actions.c.action_id),
+            (audit_log, audit_log.c.dedup_key),
+            (router_outbox, router_outbox.c.id),
+        ):
+            rows = (await conn.execute(select(table).order_by(order))).mappings().all()
+            out[table.name] = [{k: v for k, v in row.items() if k != "id"} for row in rows]
+    return out
+
+
 async def table_counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         return {

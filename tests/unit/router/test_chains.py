@@ -21,6 +21,7 @@ from shared.runtime import Runtime
 from shared.storage.tables import audit_log, case_actions, cases
 from tests.unit import factories as f
 from tests.unit.router.conftest import (
+    QUIET,
     MovingClock,
     Router,
     Timeline,
@@ -152,22 +153,6 @@ async def test_a_page_committed_but_never_published_is_published_once_by_the_nex
     )
 
 
-QUIET = """
-version: quiet
-receivers:
-  - {name: moderators, channel: webhook, url: "http://h.test/m", quiet_hours: [nights]}
-  - {name: leads, channel: webhook, url: "http://h.test/l"}
-time_windows:
-  - {name: nights, times: ["22:00-07:00"]}
-chains:
-  - name: ladder
-    steps:
-      - {notify: [moderators], wait: 10m}
-      - {notify: [leads], wait: 10m}
-    then: THEN
-routes:
-  - {name: abuse, matchers: ["label=abusive"], chain: ladder, group_wait: 0s}
-"""
 NIGHT = 11 * 60  # f.NOW is 12:00 UTC: 23:00
 MORNING = 19 * 60  # 07:00 the next day
 

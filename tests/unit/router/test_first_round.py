@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router import batch_routing
@@ -26,37 +25,12 @@ from shared.bus.memory import MemoryBus
 from shared.events import ClassifiedComment, Label, Severity
 from shared.runtime import Runtime
 from shared.storage.engine import create_engine
-from shared.storage.tables import (
-    audit_log,
-    case_actions,
-    case_comments,
-    case_timers,
-    cases,
-    router_outbox,
-)
 from tests.unit import factories as f
-from tests.unit.router.conftest import POLICY_FILE, links, policy_with
-
-QUIET = """
-version: quiet
-receivers:
-  - {name: moderators, channel: webhook, url: "http://h.test/m", quiet_hours: [nights]}
-  - {name: leads, channel: webhook, url: "http://h.test/l"}
-time_windows:
-  - {name: nights, times: ["22:00-07:00"]}
-chains:
-  - name: ladder
-    steps:
-      - {notify: [moderators], wait: WAIT}
-      - {notify: [leads], wait: 10m}
-    then: THEN
-routes:
-  - {name: abuse, matchers: ["label=abusive"], chain: ladder, group_wait: 0s}
-"""
+from tests.unit.router.conftest import POLICY_FILE, QUIET, links, policy_with, table_rows
 
 
-def _quiet(wait: str = "10m", then: str = "stop") -> Policy:
-    return policy_with(QUIET.replace("WAIT", wait).replace("THEN", then))
+def _quiet() -> Policy:
+    return policy_with(QUIET.replace("THEN", "stop"))
 
 
 def _insult(comment_id: str, author: str) -> ClassifiedComment:
@@ -98,22 +72,6 @@ async def engines(migrated_template: Path, tmp_path: Path) -> AsyncIterator[list
         await engine.dispose()
 
 
-async def _tables(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    async with engine.connect() as conn:
-        for table, order in (
-            (cases, cases.c.id),
-            (case_comments, case_comments.c.comment_id),
-            (case_timers, case_timers.c.id),
-            (case_actions, case_actions.c.action_id),
-            (audit_log, audit_log.c.dedup_key),
-            (router_outbox, router_outbox.c.id),
-        ):
-            rows = (await conn.execute(select(table).order_by(order))).mappings().all()
-            out[table.name] = [{k: v for k, v in row.items() if k != "id"} for row in rows]
-    return out
-
-
 async def _route(
     engine: AsyncEngine, paging: Paging, comments: Sequence[ClassifiedComment], after: timedelta
 ) -> list[Message]:
@@ -153,7 +111,7 @@ async def test_the_first_round_written_with_the_case_is_the_one_the_timer_loop_w
         claimed_out = await _route(engines[1], paging, comments, after)
 
     assert [m.event_id for m in batched_out] == [m.event_id for m in claimed_out]
-    got, expected = await _tables(engines[0]), await _tables(engines[1])
+    got, expected = await table_rows(engines[0]), await table_rows(engines[1])
     assert any(row["kind"] == "notify" for row in got["case_actions"])  # pages, sent or held
     for name, rows in expected.items():
         assert got[name] == rows, name

@@ -49,7 +49,10 @@ class Recorder:
 
 
 def make_stage(
-    bus: MemoryBus, process: Process, registry: CollectorRegistry | None = None
+    bus: MemoryBus,
+    process: Process,
+    registry: CollectorRegistry | None = None,
+    before_batch: Callable[[], Awaitable[None]] | None = None,
 ) -> Stage[Comment]:
     return Stage(
         name="test-stage",
@@ -61,6 +64,7 @@ def make_stage(
         metrics=StageMetrics(registry or CollectorRegistry()),
         poll_timeout_s=0.02,
         max_backoff_s=0.05,
+        before_batch=before_batch,
     )
 
 
@@ -430,17 +434,7 @@ async def test_a_stage_waits_for_its_before_batch_hook_before_processing_a_batch
         waited.append(len(process.calls))
         await gate.wait()
 
-    stage = Stage(
-        name="test-stage",
-        bus=bus,
-        topics=[IN],
-        group=GROUP,
-        decode=decoder(Comment),
-        process=process,
-        metrics=StageMetrics(CollectorRegistry()),
-        poll_timeout_s=0.02,
-        before_batch=before_batch,
-    )
+    stage = make_stage(bus, process, before_batch=before_batch)
     async with running(stage):
         await bus.publish([good("forum:c-1")])
         await eventually(lambda: waited == [0])
