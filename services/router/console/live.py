@@ -5,14 +5,16 @@ started earlier may commit a little later than one we saw), and sends those not 
 in the same state. The cursor travels as the event id, so a browser that reconnects (it
 does so by itself) resumes where it was with ``Last-Event-ID``. A comment line goes out as
 a heartbeat when nothing changes, and the stream ends after a while so that the browser
-reconnects and the session is checked again.
+reconnects and the session is checked again. It also ends, between two polls, as soon as the
+server begins to shut down: an open inbox does not hold the server's stop, and the browser
+reconnects (to another replica, or to this one once restarted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,23 +63,47 @@ async def case_changes(
     poll: Callable[[], Awaitable[None]],
     polls: int,
     heartbeat_every: int,
+    ended: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> AsyncIterator[str]:
     """At most ``polls`` polls, each after ``poll()`` returns (it waits): the caller owns
-    time."""
+    time. The stream ends early, without waiting for ``poll()``, once ``ended()`` returns
+    (the server's shutdown); without ``ended``, only after its polls."""
     yield f"retry: {RETRY_MS}\n: connected\n\n"
     sent: dict[str, str] = {}
     quiet = 0
-    for _ in range(polls):
-        found = await changed_since(engine, cursor - OVERLAP)
-        new, sent = fresh(found, sent)
-        for case in new:
-            cursor = max(cursor, datetime.fromisoformat(case["updated_at"]))
-        for case in new:
-            yield frame(case, cursor)
-        quiet = 0 if new else quiet + 1
-        if quiet and quiet % heartbeat_every == 0:
-            yield ": heartbeat\n\n"
-        await poll()
+    ending: asyncio.Future[None] = (
+        asyncio.create_task(ended()) if ended else asyncio.get_running_loop().create_future()
+    )
+    try:
+        for _ in range(polls):
+            if ending.done():
+                return
+            found = await changed_since(engine, cursor - OVERLAP)
+            new, sent = fresh(found, sent)
+            for case in new:
+                cursor = max(cursor, datetime.fromisoformat(case["updated_at"]))
+            for case in new:
+                yield frame(case, cursor)
+            quiet = 0 if new else quiet + 1
+            if quiet and quiet % heartbeat_every == 0:
+                yield ": heartbeat\n\n"
+            if await _ends_first(ending, poll()):
+                return
+    finally:
+        ending.cancel()
+
+
+async def _ends_first(ending: asyncio.Future[None], wait: Awaitable[None]) -> bool:
+    """Wait for ``wait`` or ``ending``, whichever comes first; True when ``ending`` did."""
+    waiting = asyncio.ensure_future(wait)
+    try:
+        await asyncio.wait({ending, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    for done in (waiting, ending):
+        if done.done() and not done.cancelled():
+            done.result()  # an error of either is the stream's
+    return ending.done()
 
 
 def sleeper(seconds: float) -> Callable[[], Awaitable[None]]:

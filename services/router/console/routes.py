@@ -25,6 +25,7 @@ from services.router.console.pages import render, static
 from services.router.lifecycle import InvalidTransition, Transition
 from services.router.settings import RouterSettings
 from shared.events import CaseStatus, Label, Severity
+from shared.shutdown import SERVER_SHUTDOWN
 
 MOVES = {m.value: m for m in (Transition.ACKNOWLEDGE, Transition.RESOLVE, Transition.REOPEN)}
 STREAM_POLL_S = 1.0
@@ -95,6 +96,7 @@ def console_routes(backend: Backend, gate: Gate, *, settings: RouterSettings) ->
             poll=live.sleeper(STREAM_POLL_S),
             polls=STREAM_POLLS,
             heartbeat_every=HEARTBEAT_EVERY,
+            ended=SERVER_SHUTDOWN.wait,  # the server's stop is not held by an open inbox
         )
         return StreamingResponse(
             stream,
