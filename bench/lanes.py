@@ -16,6 +16,10 @@ is read back from the broker:
   the crisis's verdict read from the priority classified topic (consume, classify, store,
   publish).
 
+``BENCH_LOGINS_PER_S`` (router only, default 0) adds anonymous console logins with wrong
+passwords at that rate during the measured phase, as a password-guessing client would send:
+a crisis must not wait for their password checks.
+
 Run with the services' env sourced; writes ``bench/results/<utc time>-lanes-<service>.json``.
 """
 
@@ -28,6 +32,7 @@ import platform
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -242,12 +247,40 @@ async def offer(
     return routine
 
 
+async def guess_logins(port: int, per_s: float, seconds: float, statuses: Counter[str]) -> None:
+    """Wrong console logins at ``per_s`` for ``seconds``; their answers' statuses counted."""
+    names = [f"guess-{i}" for i in range(50)]
+
+    async def attempt(client: httpx.AsyncClient, n: int) -> None:
+        form = {"name": names[n % len(names)], "password": "not the password"}
+        try:
+            answer = await client.post("/console/login", data=form)
+            statuses[str(answer.status_code)] += 1
+        except httpx.HTTPError as exc:
+            statuses[type(exc).__name__] += 1
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        start, sent = time.perf_counter(), 0
+        pending: set[asyncio.Task[None]] = set()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            for _ in range(int(elapsed * per_s) - sent):
+                task = asyncio.create_task(attempt(client, sent))
+                sent += 1
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            await asyncio.sleep(BURST_S)
+        await asyncio.gather(*pending)
+
+
 async def main(lane: Lane) -> dict[str, Any]:
     bootstrap = os.environ["VIGIE_KAFKA_BOOTSTRAP"]
     server = os.environ["VIGIE_DATABASE_URL"]
     seconds = float(os.environ.get("BENCH_SECONDS", "20"))
     routine_per_s = float(os.environ.get("BENCH_ROUTINE_PER_S", "1000"))
     crisis_per_s = float(os.environ.get("BENCH_CRISIS_PER_S", "4"))
+    logins_per_s = (
+        float(os.environ.get("BENCH_LOGINS_PER_S", "0")) if lane.service == "router" else 0
+    )
     run = uuid.uuid4().hex[:8]
     prefix = f"bench-{run}-"
     database = await create_database(server, prefix=f"vigie_bench_{lane.service}")
@@ -284,10 +317,15 @@ async def main(lane: Lane) -> dict[str, Any]:
         done_before = await records_done(PORT, lane.service)
         print(
             f"{lane.service}: {routine_per_s:.0f} routine + {crisis_per_s:.0f} crisis items/s "
-            f"for {seconds:.0f} s ...",
+            f"for {seconds:.0f} s"
+            + (f", {logins_per_s:.0f} wrong logins/s" if logins_per_s else "")
+            + " ...",
             flush=True,
         )
+        logins: Counter[str] = Counter()
+        guessing = asyncio.create_task(guess_logins(PORT, logins_per_s, seconds, logins))
         routine = await offer(bus, lane, run, seconds, routine_per_s, crisis_per_s, sent)
+        await guessing
         deadline = time.perf_counter() + 60
         while len(read) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
@@ -308,6 +346,8 @@ async def main(lane: Lane) -> dict[str, Any]:
             "routine_per_s": routine_per_s,
             "routine_offered": routine,
             "routine_done": routine_done,  # by the time the last crisis was out
+            "logins_per_s": logins_per_s,
+            "login_answers": dict(logins),
             "crises": len(sent),
             "crises_out": len(latencies),
             **figures,

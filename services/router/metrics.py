@@ -71,6 +71,14 @@ class RouterMetrics:
             "Escalation timers that fell due and were handled.",
             registry=registry,
         )
+        self.console_logins = Counter(
+            "vigie_router_console_logins_total",
+            "Console login attempts, by outcome: success, failed (wrong name or password), "
+            "throttled (too many failures for the name or the address), busy (too many "
+            "password checks at once).",
+            ["outcome"],
+            registry=registry,
+        )
         self.outbox_published = Counter(
             "vigie_router_outbox_published_total",
             "Events published from the outbox by the timer loop (not on the fast path).",

@@ -30,6 +30,22 @@ class RouterSettings(CommonSettings):
         default=False,
         description="Send the session cookie without Secure: for plain-HTTP loopback only.",
     )
+    console_login_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed logins allowed per user name within the login window; beyond, "
+        "the name is refused until its oldest failure leaves the window.",
+    )
+    console_login_peer_failures: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="The same per client address (a proxy's address counts for all its users).",
+    )
+    console_login_window_minutes: int = Field(
+        default=10, ge=1, le=24 * 60, description="The window failed logins are counted over."
+    )
     ack_token_secret: SecretStr | None = Field(
         default=None,
         description="HMAC key(s) of ack links; two, comma-separated, to rotate. "

@@ -15,6 +15,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "name": {"fr": "Nom d'utilisateur", "en": "User name"},
     "password": {"fr": "Mot de passe", "en": "Password"},
     "login_failed": {"fr": "Nom ou mot de passe incorrect.", "en": "Wrong name or password."},
+    "login_throttled": {
+        "fr": "Trop d'essais infructueux. Réessayez dans {minutes} min.",
+        "en": "Too many failed attempts. Try again in {minutes} min.",
+    },
+    "login_busy": {
+        "fr": "Trop de connexions en même temps. Réessayez dans un instant.",
+        "en": "Too many logins at once. Try again in a moment.",
+    },
     "logout": {"fr": "Se déconnecter", "en": "Log out"},
     "reports": {"fr": "Rapports", "en": "Reports"},
     "report_week": {"fr": "semaine dernière", "en": "last week"},
