@@ -18,7 +18,10 @@ is read back from the broker:
 
 ``BENCH_LOGINS_PER_S`` (router only, default 0) adds anonymous console logins with wrong
 passwords at that rate during the measured phase, as a password-guessing client would send:
-a crisis must not wait for their password checks.
+a crisis must not wait for their password checks. ``BENCH_REPORTS_EVERY_S`` (router only,
+default 0: none) asks the API for the week's activity report, one after the other with that
+pause between them, over ``BENCH_REPORT_COMMENTS`` (default 50,000) comments stored in that
+week beforehand: a crisis must not wait for a report either.
 
 Run with the services' env sourced; writes ``bench/results/<utc time>-lanes-<service>.json``.
 """
@@ -57,7 +60,7 @@ from shared.topics import (
     COMMENTS_NORMALIZED,
     COMMENTS_PRIORITY,
 )
-from tests.databases import create_database, drop_database
+from tests.databases import asyncpg_dsn, create_database, drop_database
 from tests.unit import factories as f
 from vigie.stack import ServiceProcess
 
@@ -272,15 +275,73 @@ async def guess_logins(port: int, per_s: float, seconds: float, statuses: Counte
         await asyncio.gather(*pending)
 
 
+async def store_week_of_comments(database: str, count: int) -> None:
+    """``count`` classified comments received during the last seven days, written by the
+    database itself (the report reads them; the lanes never do)."""
+    import asyncpg  # the bench's only direct driver use
+
+    conn = await asyncpg.connect(asyncpg_dsn(database))
+    try:
+        await conn.execute(
+            """
+            INSERT INTO comments (event_id, platform, source, comment_id, revision, kind,
+                post_id, thread_id, author_id, author_name, text, received_at, delivery_id,
+                trace_id)
+            SELECT md5('c' || i), 'meta', 'page', 'bench-' || i, 0, 'created', 'p' || i % 100,
+                't' || i, 'a' || i % 5000, 'Name ' || i % 5000,
+                (ARRAY['merci pour cette vidéo', 'where can I buy it?', 'you are all idiots',
+                       'nice weather today'])[1 + i % 4] || ' ' || i,
+                now() - interval '6 days' * random(), 'd' || i, 't' || i
+            FROM generate_series(1, $1) AS i
+            """,
+            count,
+        )
+        await conn.execute(
+            """
+            INSERT INTO classifications (event_id, platform, comment_id, revision, kind, labels,
+                categories, severity, scores, unsure, lang, rationale, model_version,
+                classified_at)
+            SELECT md5('v' || i), 'meta', 'bench-' || i, 0, 'created',
+                (ARRAY['["praise"]', '["question"]', '["abusive"]', '[]'])[1 + i % 4]::json,
+                '[]'::json, (ARRAY['low', 'low', 'medium', 'low'])[1 + i % 4],
+                '{"praise": 0.9}'::json, '[]'::json, 'en', 'bench', 'bench', now()
+            FROM generate_series(1, $1) AS i
+            """,
+            count,
+        )
+    finally:
+        await conn.close()
+
+
+async def ask_reports(port: int, token: str, every_s: float, seconds: float) -> list[float]:
+    """The week's report, one request after the other for ``seconds``; each one's time."""
+    taken: list[float] = []
+    headers = {"Authorization": f"Bearer {token}"}
+    today = datetime.now(UTC).date().isoformat()  # the seven days the comments were put in
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            asked = time.perf_counter()
+            answer = await client.get(
+                "/api/v1/reports", params={"period": "week", "ending": today}, headers=headers
+            )
+            answer.raise_for_status()
+            taken.append(time.perf_counter() - asked)
+            await asyncio.sleep(every_s)
+    return taken
+
+
 async def main(lane: Lane) -> dict[str, Any]:
     bootstrap = os.environ["VIGIE_KAFKA_BOOTSTRAP"]
     server = os.environ["VIGIE_DATABASE_URL"]
     seconds = float(os.environ.get("BENCH_SECONDS", "20"))
     routine_per_s = float(os.environ.get("BENCH_ROUTINE_PER_S", "1000"))
     crisis_per_s = float(os.environ.get("BENCH_CRISIS_PER_S", "4"))
-    logins_per_s = (
-        float(os.environ.get("BENCH_LOGINS_PER_S", "0")) if lane.service == "router" else 0
-    )
+    router = lane.service == "router"
+    logins_per_s = float(os.environ.get("BENCH_LOGINS_PER_S", "0")) if router else 0.0
+    reports_every_s = float(os.environ.get("BENCH_REPORTS_EVERY_S", "0")) if router else 0.0
+    report_comments = int(os.environ.get("BENCH_REPORT_COMMENTS", "50000"))
+    token = uuid.uuid4().hex
     run = uuid.uuid4().hex[:8]
     prefix = f"bench-{run}-"
     database = await create_database(server, prefix=f"vigie_bench_{lane.service}")
@@ -294,6 +355,7 @@ async def main(lane: Lane) -> dict[str, Any]:
             "VIGIE_KAFKA_GROUP_PREFIX": prefix,
             "VIGIE_LOG_LEVEL": "WARNING",
             "VIGIE_MIGRATE_ON_START": "true",
+            "VIGIE_ROUTER_API_TOKEN": token,
             **lane.env,
         },
         ROOT / ".local" / "logs" / "bench" / f"{lane.service}-lanes.log",
@@ -304,6 +366,8 @@ async def main(lane: Lane) -> dict[str, Any]:
         await skip_backlog(bootstrap, prefix)
         service.start()
         await asyncio.to_thread(service.wait_ready, 90.0)
+        if reports_every_s:
+            await store_week_of_comments(database, report_comments)
         assert service.process is not None
         # Warm-up (not counted): the first statements, the first outputs, the lanes' fetches.
         await offer(bus, lane, f"{run}w", 2.0, 100, 2, {})
@@ -324,8 +388,12 @@ async def main(lane: Lane) -> dict[str, Any]:
         )
         logins: Counter[str] = Counter()
         guessing = asyncio.create_task(guess_logins(PORT, logins_per_s, seconds, logins))
+        reporting = asyncio.create_task(
+            ask_reports(PORT, token, reports_every_s, seconds if reports_every_s else 0)
+        )
         routine = await offer(bus, lane, run, seconds, routine_per_s, crisis_per_s, sent)
         await guessing
+        reports = await reporting
         deadline = time.perf_counter() + 60
         while len(read) < len(sent) and time.perf_counter() < deadline:
             await asyncio.sleep(0.2)
@@ -347,6 +415,9 @@ async def main(lane: Lane) -> dict[str, Any]:
             "routine_offered": routine,
             "routine_done": routine_done,  # by the time the last crisis was out
             "logins_per_s": logins_per_s,
+            "reports": len(reports),
+            "report_seconds": [round(t, 2) for t in reports],
+            "report_comments": report_comments if reports_every_s else 0,
             "login_answers": dict(logins),
             "crises": len(sent),
             "crises_out": len(latencies),

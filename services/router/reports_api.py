@@ -10,7 +10,7 @@ from services.router.access.guard import Gate, needs
 from services.router.access.identity import Principal
 from services.router.access.roles import Role
 from services.router.backend import Backend, started
-from services.router.reports.generate import make_report
+from services.router.reports import offload
 from services.router.reports.period import PeriodError, PeriodKind, ending, last_complete, zone
 from services.router.reports.render import MEDIA_TYPES, Format, render
 from services.router.reports.words import LANGUAGES
@@ -67,8 +67,7 @@ def report_routes(backend: Backend, gate: Gate) -> APIRouter:
             last_complete(period, today, tz) if ending_on is None else ending(period, ending_on, tz)
         )
         engine = started(backend)[0]
-        async with engine.connect() as conn:
-            report = await make_report(conn, span, policy=backend.policy, now=backend.now())
+        report = await offload.make_report(engine, span, policy=backend.policy, now=backend.now())
         return Response(render(report, fmt=fmt, lang=lang), media_type=MEDIA_TYPES[fmt])
 
     return router

@@ -17,16 +17,12 @@ not be able to keep the CPU busy with checks or guess passwords at leisure:
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
-import os
-import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-log = logging.getLogger(__name__)
-LOWEST_PRIORITY = 19
+from shared.cpu_priority import lower_priority
 
 
 class ChecksBusy(Exception):
@@ -83,14 +79,6 @@ def retry_after_header(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-def lower_thread_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux: nice values are per thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
-    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: checks still run
-        log.warning("password checks keep the normal CPU priority: %s", exc)
-
-
 class PasswordChecks:
     """Password checks off the event loop: ``running`` at once in worker threads of the
     lowest CPU priority, at most ``waiting`` more queued behind them; beyond, ``ChecksBusy``."""
@@ -111,7 +99,7 @@ class PasswordChecks:
             self._workers = ThreadPoolExecutor(
                 self._running,
                 thread_name_prefix="password-check",
-                initializer=lower_thread_priority,
+                initializer=lower_priority,
             )
         self._admitted += 1
         try:

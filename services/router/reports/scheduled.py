@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.notifier.report_mail import ReportMail
 from services.router import outbox, store
 from services.router.policy.config import Policy
-from services.router.reports.generate import make_report
+from services.router.reports import offload
 from services.router.reports.mailing import Mailing, report_action, sent_key
 from services.router.reports.render import Format, render, subject
 from services.router.reports.schedule import Schedule
@@ -146,7 +146,7 @@ class ScheduledReports:
         if not claimed:
             return 0  # sent already, by this replica before a restart or by another one
         lang = self._mailing.lang
-        report = await make_report(conn, period, policy=self._policy, now=now)
+        report = await offload.make_report(self._engine, period, policy=self._policy, now=now)
         mail = ReportMail(
             subject=subject(report, lang),
             text=render(report, fmt=Format.TEXT, lang=lang),

@@ -10,7 +10,6 @@ import threading
 import pytest
 
 from services.router.access.attempts import (
-    LOWEST_PRIORITY,
     ChecksBusy,
     FailureWindow,
     PasswordChecks,
@@ -18,6 +17,7 @@ from services.router.access.attempts import (
 )
 from services.router.access.roles import Role
 from services.router.policy.config import Policy
+from shared.cpu_priority import LOWEST_PRIORITY
 from shared.runtime import Runtime
 from tests.unit.router.conftest import MovingClock, Router, prepared_router
 from tests.unit.router.test_access_support import PASSWORD, add_user, app_of, client_of
