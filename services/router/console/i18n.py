@@ -79,6 +79,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Lecture seule : votre rôle ne permet pas d'agir sur les cas.",
         "en": "Read only: your role cannot act on cases.",
     },
+    "latest_shown": {
+        "fr": "Les {shown} plus récents sur {total}.",
+        "en": "The latest {shown} of {total}.",
+    },
+    "oldest_shown": {
+        "fr": "Les {shown} plus anciennes sur {total} ; les suivantes après décision.",
+        "en": "The oldest {shown} of {total}; the next ones once these are decided.",
+    },
     "feedback_saved": {"fr": "Correction enregistrée.", "en": "Correction recorded."},
 }
 

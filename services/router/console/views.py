@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, desc, or_, select
+from sqlalchemy import ColumnElement, Table, and_, desc, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.store import aware
@@ -119,13 +119,24 @@ async def inbox(
     return inbox_order([c for c in map(summary, rows) if matches(c, filters)])
 
 
+# A raid grouped into one case can hold thousands of comments, each with its action and its
+# audit entries: the page shows the latest of each, so that opening it stays quick for the
+# browser and for the event loop that also routes crisis comments.
+PAGE_COMMENTS = 200
+PAGE_EVENTS = 200
+PAGE_PENDING = 100
+
+
 @dataclass
 class CasePage:
     case: dict[str, Any]
     comments: list[dict[str, Any]] = field(default_factory=list)
+    comments_total: int = 0
     classification: dict[str, Any] | None = None
     pending: list[dict[str, Any]] = field(default_factory=list)
+    pending_total: int = 0
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline_total: int = 0
 
 
 def _event(at: datetime, who: str, what: str, detail: str) -> dict[str, Any]:
@@ -159,10 +170,12 @@ async def case_page(conn: AsyncConnection, case_id: str) -> CasePage | None:
                 )
             )
             .where(case_comments.c.case_id == case_id)
-            .order_by(case_comments.c.added_at)
+            .order_by(desc(case_comments.c.added_at), desc(case_comments.c.comment_id))
+            .limit(PAGE_COMMENTS)
         )
     ).all()
-    page.comments = [dict(m._mapping) for m in members]
+    page.comments = [dict(m._mapping) for m in reversed(members)]
+    page.comments_total = await _count(conn, case_comments, case_comments.c.case_id == case_id)
     opener = row.opener or {}
     verdict = (
         await conn.execute(
@@ -177,28 +190,35 @@ async def case_page(conn: AsyncConnection, case_id: str) -> CasePage | None:
     ).first()
     if verdict is not None:
         page.classification = dict(verdict._mapping)
+    pending = and_(case_actions.c.case_id == case_id, case_actions.c.status == "pending")
     actions = (
         await conn.execute(
             select(case_actions)
-            .where(case_actions.c.case_id == case_id)
+            .where(pending)
             .order_by(case_actions.c.created_at, case_actions.c.action_id)
+            .limit(PAGE_PENDING)
         )
     ).all()
     page.pending = [
         {"action_id": a.action_id, "kind": a.kind, "message": (a.payload or {}).get("message")}
         for a in actions
-        if a.status == "pending"
     ]
+    page.pending_total = await _count(conn, case_actions, pending)
+    about_case = and_(audit_log.c.subject_type == "case", audit_log.c.subject_id == case_id)
     audit = (
         await conn.execute(
             select(audit_log)
-            .where(audit_log.c.subject_type == "case", audit_log.c.subject_id == case_id)
-            .order_by(audit_log.c.at, audit_log.c.id)
+            .where(about_case)
+            .order_by(desc(audit_log.c.at), desc(audit_log.c.id))
+            .limit(PAGE_EVENTS)
         )
     ).all()
     sent = (
         await conn.execute(
-            select(deliveries).where(deliveries.c.case_id == case_id).order_by(deliveries.c.id)
+            select(deliveries)
+            .where(deliveries.c.case_id == case_id)
+            .order_by(desc(deliveries.c.id))
+            .limit(PAGE_EVENTS)
         )
     ).all()
     events = [_event(e.at, e.actor, e.action, e.reason) for e in audit]
@@ -206,5 +226,13 @@ async def case_page(conn: AsyncConnection, case_id: str) -> CasePage | None:
         _event(d.updated_at, f"notifier:{d.channel}", f"delivery.{d.status}", d.receiver)
         for d in sent
     ]
-    page.timeline = sorted(events, key=lambda e: e["at"])
+    page.timeline = sorted(events, key=lambda e: e["at"])[-PAGE_EVENTS:]
+    page.timeline_total = await _count(conn, audit_log, about_case) + await _count(
+        conn, deliveries, deliveries.c.case_id == case_id
+    )
     return page
+
+
+async def _count(conn: AsyncConnection, table: Table, where: ColumnElement[bool]) -> int:
+    counted = await conn.execute(select(func.count()).select_from(table).where(where))
+    return int(counted.scalar_one())

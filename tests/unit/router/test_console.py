@@ -16,7 +16,7 @@ from sqlalchemy import select
 from services.classifier import store as classifier_store
 from services.router.access.guard import CSRF_HEADER
 from services.router.access.roles import Role
-from services.router.console import live
+from services.router.console import live, views
 from services.router.console.i18n import pick_lang
 from services.router.console.views import Filters
 from services.router.lifecycle import Transition
@@ -167,6 +167,38 @@ async def test_a_moderator_acknowledges_from_the_case_page_and_the_timeline_says
     assert '<span data-testid="status">acknowledged</span>' in after.text
     assert "user:ana</td><td>case.acknowledge" in after.text
     assert "Content-Security-Policy" in after.headers
+
+
+async def test_a_case_with_many_comments_shows_the_latest_and_says_how_many(
+    client: httpx.AsyncClient,
+    router: Router,
+    clock: MovingClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(views, "PAGE_COMMENTS", 3)
+    monkeypatch.setattr(views, "PAGE_EVENTS", 2)
+    await add_user(router.runtime.engine, "ana", Role.MODERATOR)
+    raid = [
+        f.classified(
+            f.comment(f"forum:raid-{i}", text=f"raid insult number {i}", author_id=f"r-{i}"),
+            f.classification(Label.ABUSIVE, severity=Severity.MEDIUM, categories=("insult",)),
+        )
+        for i in range(5)
+    ]
+    case_ids = set()
+    for minute, item in enumerate(raid):  # one post: one case, a comment a minute
+        clock.at(minutes=minute)
+        case_ids.add(await stored_case(router, item))
+    await login(client, "ana")
+
+    page = await client.get(f"/console/cases/{case_ids.pop()}", headers={"Accept-Language": "en"})
+
+    assert not case_ids  # every comment joined the one case
+    shown = re.findall(r"raid insult number (\d)", page.text)
+    assert shown == ["2", "3", "4"]  # the latest three, oldest first
+    assert "The latest 3 of 5." in page.text
+    assert page.text.count("<tr><td>") == 2  # the timeline's latest two events
+    assert re.search(r"The latest 2 of \d+\.", page.text)
 
 
 async def test_a_label_correction_is_kept_for_retraining_and_audited(
