@@ -8,12 +8,13 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, desc, or_, select
+from sqlalchemy import ColumnElement, Row, Table, and_, desc, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.router import casework
@@ -104,21 +105,54 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise HTTPException(400, "cursor: not a cursor this API returned") from exc
 
 
-async def _case_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any]:
+# A raid grouped into one case can hold thousands of comments, each with its action and its
+# audit entries; a case's answer holds the latest ``limit`` of each, and their totals.
+CASE_DETAIL_LIMIT = 500
+CASE_DETAIL_MAX = 5000
+
+
+async def _latest(
+    conn: AsyncConnection,
+    table: Table,
+    where: ColumnElement[bool],
+    order: Sequence[ColumnElement[Any]],
+    limit: int,
+) -> tuple[list[Row[Any]], int]:
+    """The latest ``limit`` rows of ``table`` by ``order``, oldest first, and how many in all."""
+    rows = (
+        await conn.execute(
+            select(table).where(where).order_by(*(desc(c) for c in order)).limit(limit)
+        )
+    ).all()
+    total = (await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
+    return list(reversed(rows)), int(total)
+
+
+async def _case_detail(conn: AsyncConnection, case_id: str, limit: int) -> dict[str, Any]:
     case = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
     if case is None:
         raise HTTPException(404, f"no case {case_id}")
-    members = await conn.execute(select(case_comments).where(case_comments.c.case_id == case_id))
-    actions = await conn.execute(
-        select(case_actions)
-        .where(case_actions.c.case_id == case_id)
-        .order_by(case_actions.c.created_at, case_actions.c.action_id)
+    members, comments_total = await _latest(
+        conn,
+        case_comments,
+        case_comments.c.case_id == case_id,
+        (case_comments.c.added_at, case_comments.c.platform, case_comments.c.comment_id),
+        limit,
+    )
+    actions, actions_total = await _latest(
+        conn,
+        case_actions,
+        case_actions.c.case_id == case_id,
+        (case_actions.c.created_at, case_actions.c.action_id),
+        limit,
     )
     timers = await conn.execute(select(case_timers).where(case_timers.c.case_id == case_id))
-    timeline = await conn.execute(
-        select(audit_log)
-        .where(audit_log.c.subject_type == "case", audit_log.c.subject_id == case_id)
-        .order_by(audit_log.c.at, audit_log.c.id)
+    timeline, timeline_total = await _latest(
+        conn,
+        audit_log,
+        and_(audit_log.c.subject_type == "case", audit_log.c.subject_id == case_id),
+        (audit_log.c.at, audit_log.c.id),
+        limit,
     )
     return {
         "case": _row(case, drop=HIDDEN),
@@ -135,6 +169,11 @@ async def _case_detail(conn: AsyncConnection, case_id: str) -> dict[str, Any]:
         "timeline": [
             _row(e, drop=("id", "dedup_key", "subject_type", "subject_id")) for e in timeline
         ],
+        "totals": {
+            "comments": comments_total,
+            "actions": actions_total,
+            "timeline": timeline_total,
+        },
     }
 
 
@@ -238,9 +277,19 @@ def api_routes(backend: Backend, *, settings: RouterSettings) -> APIRouter:
         responses={404: {"description": "No such case."}},
         openapi_extra=reads,
     )
-    async def get_case(case_id: uuid.UUID, _: Principal = viewer) -> dict[str, Any]:
+    async def get_case(
+        case_id: uuid.UUID,
+        limit: int = Query(
+            default=CASE_DETAIL_LIMIT,
+            ge=1,
+            le=CASE_DETAIL_MAX,
+            description="The latest comments, actions and timeline entries returned, each; "
+            "`totals` says how many the case has.",
+        ),
+        _: Principal = viewer,
+    ) -> dict[str, Any]:
         async with engine().connect() as conn:
-            return await _case_detail(conn, str(case_id))
+            return await _case_detail(conn, str(case_id), limit)
 
     async def change(
         case_id: uuid.UUID, move: Transition, actor: str, reason: str

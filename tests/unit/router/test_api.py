@@ -177,6 +177,35 @@ async def test_one_case_shows_its_comments_actions_timers_and_timeline(
     assert (await client.get("/api/v1/cases/not-a-uuid", headers=AUTH)).status_code == 422
 
 
+async def test_a_big_case_answers_its_latest_items_and_their_totals(
+    client: httpx.AsyncClient, router: Router, clock: MovingClock
+) -> None:
+    raid = [
+        f.classified(
+            f.comment(f"forum:raid-{i}", text=f"insult {i}", author_id=f"r-{i}"),
+            f.classification(Label.ABUSIVE, severity=Severity.MEDIUM, categories=("insult",)),
+        )
+        for i in range(4)
+    ]
+    for minute, item in enumerate(raid):  # one post: one case, a comment a minute
+        clock.at(minutes=minute)
+        case_id = await opened(router, item)
+    url = f"/api/v1/cases/{case_id}"
+
+    whole = (await client.get(url, headers=AUTH)).json()
+    latest = (await client.get(url, params={"limit": 2}, headers=AUTH)).json()
+    refused = await client.get(url, params={"limit": 0}, headers=AUTH)
+
+    assert [c["comment_id"] for c in whole["comments"]] == [f"forum:raid-{i}" for i in range(4)]
+    assert [c["comment_id"] for c in latest["comments"]] == ["forum:raid-2", "forum:raid-3"]
+    assert latest["totals"] == whole["totals"]
+    assert whole["totals"]["comments"] == 4
+    assert whole["totals"]["actions"] == len(whole["actions"]) > 2
+    assert latest["actions"] == whole["actions"][-2:]
+    assert latest["timeline"] == whole["timeline"][-2:]
+    assert refused.status_code == 422
+
+
 async def _audit(router: Router, action: str) -> Any:
     async with router.runtime.engine.connect() as conn:
         return (await conn.execute(select(audit_log).where(audit_log.c.action == action))).one()
