@@ -77,22 +77,26 @@ async def start_digests(
     )
 
 
-async def _members(conn: AsyncConnection, case_id: str) -> list[CommentRef]:
-    """The case's comments in the order they joined it."""
+async def _untold(conn: AsyncConnection, case_id: str, told: int) -> list[CommentRef]:
+    """The case's comments after the first ``told``, in the order they joined it (a raid's
+    case holds thousands: those already told are not read again)."""
     c = case_comments.c
     rows = await conn.execute(
         select(c.platform, c.comment_id, c.revision)
         .where(c.case_id == case_id)
         .order_by(c.added_at, c.platform, c.comment_id, c.revision)
+        .offset(told)
     )
     return [CommentRef(platform=p, comment_id=i, revision=r) for p, i, r in rows]
 
 
 async def _labels(conn: AsyncConnection, case_id: str, keys: list[str]) -> list[list[str]]:
-    """The labels each comment had when it joined, as the audit log recorded them."""
+    """The labels each comment had when it joined, as the audit log recorded them (the
+    entries of those comments only, by their unique keys; ``placement`` writes them)."""
+    entries = [f"case-open:{case_id}", *(f"case-attach:{case_id}:{key}" for key in keys)]
     rows = await conn.execute(
         select(audit_log.c.details).where(
-            audit_log.c.subject_id == case_id,
+            audit_log.c.dedup_key.in_(entries),
             audit_log.c.action.in_(("case.opened", "case.comment_added")),
         )
     )
@@ -125,8 +129,7 @@ async def advance_digest(
         # Nobody to tell any more: what joined so far is not told later either.
         await _set(conn, timer.id, now, due_at=None, notified=await _count(conn, case.id))
         return []
-    members = await _members(conn, case.id)
-    untold = members[timer.notified :]
+    untold = await _untold(conn, case.id, timer.notified)
     state = GroupState(
         opened_at=store.aware(case.opened_at),
         untold=len(untold),
@@ -179,7 +182,7 @@ async def advance_digest(
         timer.id,
         now,
         started_at=now,
-        notified=len(members),
+        notified=timer.notified + len(untold),
         reminded=number,
         page={"severity": view.severity.value},
         due_at=now + grouping.interval,
