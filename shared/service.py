@@ -3,6 +3,8 @@ starts and stops the service's components (Kafka stages, HTTP routes) in order."
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -57,19 +59,48 @@ def health_routes(state: ServiceState) -> APIRouter:
     return router
 
 
+PING_MAX_AGE_S = 1.0
+"""The broker and the database are asked at most this often, whatever the rate of
+``/readyz`` probes: a port open to the world must not let anyone turn probes into work for
+the event loop that routes crisis comments."""
+
+
 class ServiceState:
-    def __init__(self) -> None:
+    def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.runtime: Runtime | None = None
         self.components: list[Component] = []
+        self._monotonic = monotonic
+        self._pinged: tuple[float, dict[str, bool]] | None = None
+        self._pinging: asyncio.Future[dict[str, bool]] | None = None
 
     async def checks(self) -> dict[str, bool]:
         runtime = self.runtime
         if runtime is None:
             return {"started": False}
-        checks = {"broker": await runtime.bus.ping(), "database": await db_ping(runtime.engine)}
+        checks = dict(await self._connections(runtime))
         for component in self.components:
             checks[component.name] = component.ready()
         return checks
+
+    async def _connections(self, runtime: Runtime) -> dict[str, bool]:
+        """The broker's and the database's answers, at most ``PING_MAX_AGE_S`` old; probes
+        that arrive while they are asked share the answer."""
+        if self._pinged is not None and self._monotonic() - self._pinged[0] < PING_MAX_AGE_S:
+            return self._pinged[1]
+        if self._pinging is None:
+            self._pinging = asyncio.ensure_future(self._ping(runtime))
+        return await asyncio.shield(self._pinging)
+
+    async def _ping(self, runtime: Runtime) -> dict[str, bool]:
+        try:
+            answers = {
+                "broker": await runtime.bus.ping(),
+                "database": await db_ping(runtime.engine),
+            }
+            self._pinged = (self._monotonic(), answers)
+            return answers
+        finally:
+            self._pinging = None
 
 
 def service_app(
