@@ -21,6 +21,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
@@ -297,14 +298,31 @@ class KafkaConsumer:
         return await self._offsets(assigned, committed)
 
     async def topic_offsets(self, topics: Sequence[str]) -> list[PartitionOffsets]:
-        # The consumer's metadata covers only what it subscribed to: ask for all of it.
-        cluster = await self._consumer._client.fetch_all_metadata()
+        cluster = await self._metadata_of(topics)
         partitions = [
             TopicPartition(topic, partition)
             for topic in topics
             for partition in sorted(cluster.partitions_for_topic(topic) or ())
         ]
         return await self._offsets(partitions, {})
+
+    async def _metadata_of(self, topics: Sequence[str]) -> ClusterMetadata:
+        """These topics' metadata (the consumer's covers only what it subscribed to). Not
+        the whole cluster's: on a broker of a thousand topics that is tens of milliseconds of
+        CPU at every scrape. A topic that does not exist is not created by asking."""
+        client = self._consumer._client
+        request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
+        error: Exception = KafkaError("no broker known")
+        for broker in client.cluster.brokers():
+            try:
+                response = await client.send(broker.nodeId, request)
+            except (KafkaError, OSError) as exc:
+                error = exc
+                continue
+            cluster = ClusterMetadata()
+            cluster.update_metadata(response)
+            return cluster
+        raise error
 
     async def _offsets(
         self, partitions: list[Any], committed: dict[Any, int | None]
