@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Row, Table, and_, desc, func, or_, select
+from sqlalchemy import and_, desc, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.router import casework
@@ -30,6 +29,7 @@ from services.router.lifecycle import InvalidTransition, Transition
 from services.router.reports_api import report_routes
 from services.router.settings import RouterSettings
 from services.router.silences_api import silence_routes
+from services.router.store import latest_rows
 from shared.events import CaseStatus, Severity
 from shared.settings import secret_values
 from shared.storage.tables import (
@@ -111,35 +111,18 @@ CASE_DETAIL_LIMIT = 500
 CASE_DETAIL_MAX = 5000
 
 
-async def _latest(
-    conn: AsyncConnection,
-    table: Table,
-    where: ColumnElement[bool],
-    order: Sequence[ColumnElement[Any]],
-    limit: int,
-) -> tuple[list[Row[Any]], int]:
-    """The latest ``limit`` rows of ``table`` by ``order``, oldest first, and how many in all."""
-    rows = (
-        await conn.execute(
-            select(table).where(where).order_by(*(desc(c) for c in order)).limit(limit)
-        )
-    ).all()
-    total = (await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one()
-    return list(reversed(rows)), int(total)
-
-
 async def _case_detail(conn: AsyncConnection, case_id: str, limit: int) -> dict[str, Any]:
     case = (await conn.execute(select(cases).where(cases.c.id == case_id))).first()
     if case is None:
         raise HTTPException(404, f"no case {case_id}")
-    members, comments_total = await _latest(
+    members, comments_total = await latest_rows(
         conn,
         case_comments,
         case_comments.c.case_id == case_id,
         (case_comments.c.added_at, case_comments.c.platform, case_comments.c.comment_id),
         limit,
     )
-    actions, actions_total = await _latest(
+    actions, actions_total = await latest_rows(
         conn,
         case_actions,
         case_actions.c.case_id == case_id,
@@ -147,7 +130,7 @@ async def _case_detail(conn: AsyncConnection, case_id: str, limit: int) -> dict[
         limit,
     )
     timers = await conn.execute(select(case_timers).where(case_timers.c.case_id == case_id))
-    timeline, timeline_total = await _latest(
+    timeline, timeline_total = await latest_rows(
         conn,
         audit_log,
         and_(audit_log.c.subject_type == "case", audit_log.c.subject_id == case_id),

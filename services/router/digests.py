@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router import store
@@ -104,11 +104,6 @@ async def _labels(conn: AsyncConnection, case_id: str, keys: list[str]) -> list[
     return [found.get(key, []) for key in keys]
 
 
-async def _count(conn: AsyncConnection, case_id: str) -> int:
-    query = select(func.count()).where(case_comments.c.case_id == case_id)
-    return int((await conn.execute(query)).scalar_one())
-
-
 async def _set(conn: AsyncConnection, timer_id: str, now: datetime, **values: Any) -> None:
     await conn.execute(
         update(case_timers).where(case_timers.c.id == timer_id).values(updated_at=now, **values)
@@ -127,7 +122,15 @@ async def advance_digest(
     """Do what the digest ``timer`` is due for; the caller holds its lock and commits."""
     if grouping is None or case.status != CaseStatus.OPEN.value:
         # Nobody to tell any more: what joined so far is not told later either.
-        await _set(conn, timer.id, now, due_at=None, notified=await _count(conn, case.id))
+        await _set(
+            conn,
+            timer.id,
+            now,
+            due_at=None,
+            notified=await store.count_rows(
+                conn, case_comments, case_comments.c.case_id == case.id
+            ),
+        )
         return []
     untold = await _untold(conn, case.id, timer.notified)
     state = GroupState(

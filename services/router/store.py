@@ -8,8 +8,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     String,
+    Table,
     bindparam,
+    desc,
+    func,
     literal_column,
     or_,
     select,
@@ -58,6 +62,27 @@ def aware(value: datetime) -> datetime:
 
 def aware_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else aware(value)
+
+
+async def count_rows(conn: AsyncConnection, table: Table, where: ColumnElement[bool]) -> int:
+    counted = await conn.execute(select(func.count()).select_from(table).where(where))
+    return int(counted.scalar_one())
+
+
+async def latest_rows(
+    conn: AsyncConnection,
+    table: Table,
+    where: ColumnElement[bool],
+    order: Sequence[ColumnElement[Any]],
+    limit: int,
+) -> tuple[list[Row[Any]], int]:
+    """The latest ``limit`` rows of ``table`` by ``order``, oldest first, and how many in all
+    (a raid's case holds thousands: pages and answers show the latest)."""
+    found = await conn.execute(
+        select(table).where(where).order_by(*(desc(c) for c in order)).limit(limit)
+    )
+    rows = found.all()
+    return list(reversed(rows)), await count_rows(conn, table, where)
 
 
 def audit_row(

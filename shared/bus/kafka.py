@@ -45,7 +45,7 @@ from shared.bus.protocol import (
 )
 
 log = logging.getLogger(__name__)
-PING_TIMEOUT_S = 5.0
+ASK_TIMEOUT_S = 5.0
 
 # Errors after which an idempotent producer never delivers again: its sequence numbers no
 # longer match what the broker holds (a broker restarted while batches were in flight, say).
@@ -153,23 +153,17 @@ class KafkaBus:
             self._producer = None
 
     async def ping(self) -> bool:
-        """Whether a broker answers: a metadata request for no topic, to each known broker
-        in turn. (Asking for every topic's metadata, as the client's own refresh does, costs
-        tens of milliseconds of CPU on a cluster of a thousand topics, at every probe.)"""
+        """Whether a broker answers a metadata request for no topic. (Asking for every
+        topic's metadata, as the client's own refresh does, costs tens of milliseconds of
+        CPU on a cluster of a thousand topics, at every probe.)"""
         producer = self._producer
         if producer is None:
             return False
-        client = producer.client
-        brokers = [broker.nodeId for broker in client.cluster.brokers()]
-        if not brokers:
+        try:
+            await ask_a_broker(producer.client, MetadataRequest([]))
+        except (KafkaError, OSError, TimeoutError):
             return False
-        for node in brokers:
-            try:
-                await asyncio.wait_for(client.send(node, MetadataRequest([])), PING_TIMEOUT_S)
-            except (KafkaError, OSError, TimeoutError):
-                continue
-            return True
-        return False
+        return True
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=self._client_id)
@@ -310,19 +304,10 @@ class KafkaConsumer:
         """These topics' metadata (the consumer's covers only what it subscribed to). Not
         the whole cluster's: on a broker of a thousand topics that is tens of milliseconds of
         CPU at every scrape. A topic that does not exist is not created by asking."""
-        client = self._consumer._client
         request = MetadataRequest(list(topics), allow_auto_topic_creation=False)
-        error: Exception = KafkaError("no broker known")
-        for broker in client.cluster.brokers():
-            try:
-                response = await client.send(broker.nodeId, request)
-            except (KafkaError, OSError) as exc:
-                error = exc
-                continue
-            cluster = ClusterMetadata()
-            cluster.update_metadata(response)
-            return cluster
-        raise error
+        cluster = ClusterMetadata()
+        cluster.update_metadata(await ask_a_broker(self._consumer._client, request))
+        return cluster
 
     async def _offsets(
         self, partitions: list[Any], committed: dict[Any, int | None]
@@ -380,6 +365,18 @@ def _all_acked(
 def _expire(acked: asyncio.Future[None]) -> None:
     if not acked.done():
         acked.set_exception(TimeoutError())
+
+
+async def ask_a_broker(client: Any, request: MetadataRequest) -> Any:
+    """The first answer to ``request`` from the client's known brokers, asked in turn; each
+    has ``ASK_TIMEOUT_S``. Raises the last failure when none answers."""
+    error: Exception = KafkaError("no broker known")
+    for broker in client.cluster.brokers():
+        try:
+            return await asyncio.wait_for(client.send(broker.nodeId, request), ASK_TIMEOUT_S)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            error = exc
+    raise error
 
 
 async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> dict[str, list[int]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,9 +21,6 @@ import yaml
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.classifier import store as classifier_store
-from services.router.access import store
-from services.router.access.hashing import hash_password
-from services.router.access.roles import Role
 from services.router.component import RouterComponent
 from services.router.settings import RouterSettings
 from shared.bus.kafka import KafkaBus
@@ -37,8 +33,9 @@ from shared.runtime import utc_now
 from shared.service import standalone_app
 from shared.storage.engine import create_engine
 from shared.topics import COMMENTS_CLASSIFIED
-from tests.databases import create_database, drop_database
+from tests.console_stack import crisis_policy, moderator_database
 from tests.e2e.test_pipeline import skip_backlog
+from tests.observability import free_port
 from tests.unit import factories as f
 
 pytestmark = pytest.mark.e2e
@@ -54,47 +51,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-POLICY = {
-    "version": "console-e2e",
-    "receivers": [{"name": "crisis-team", "channel": "webhook", "url": "http://127.0.0.1:9/"}],
-    "chains": [{"name": "page", "steps": [{"notify": ["crisis-team"], "wait": "10m"}]}],
-    "routes": [
-        {
-            "name": "crisis",
-            "matchers": ["label=sensitive"],
-            "severity": "critical",
-            "chain": "page",
-            "group_by": ["platform", "author_id"],
-        }
-    ],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+POLICY = crisis_policy("console-e2e", "crisis-team")
 
 
 @pytest.fixture
 async def own_database() -> AsyncIterator[str]:
-    server = os.environ["VIGIE_DATABASE_URL"]
-    url = await create_database(server, prefix="vigie_console_e2e")
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await store.add_user(
-                conn,
-                name=NAME,
-                role=Role.MODERATOR,
-                password_hash=hash_password(PASSWORD),
-                now=utc_now(),
-                actor="cli",
-            )
-    finally:
-        await engine.dispose()
-    yield url
-    await drop_database(server, url)
+    async with moderator_database("vigie_console_e2e", NAME, PASSWORD) as url:
+        yield url
 
 
 # Consumer groups of its own: another router on this shared broker takes none of its records.

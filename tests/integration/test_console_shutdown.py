@@ -8,7 +8,6 @@ nothing finer."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 import uuid
@@ -19,16 +18,10 @@ import httpx
 import pytest
 import yaml
 
-from services.router.access import store
-from services.router.access.hashing import hash_password
-from services.router.access.roles import Role
-from shared.runtime import utc_now
 from shared.serve import GRACEFUL_SHUTDOWN_S
-from shared.storage.engine import create_engine
-from tests.databases import create_database, drop_database
+from tests.console_stack import crisis_policy, moderator_database
 from tests.e2e.test_pipeline import skip_backlog
 from tests.observability import free_port
-from tests.unit.router.test_access_support import FAST
 from vigie.stack import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -36,42 +29,14 @@ pytestmark = pytest.mark.integration
 NAME, PASSWORD = "ana", "stop-" + uuid.uuid4().hex
 GIVE_UP_S = 60.0  # a test that hangs fails after this; it measures nothing
 GROUP_PREFIX = f"console-stop-{uuid.uuid4().hex[:8]}-"  # another router takes none of ours
-POLICY = {
-    "version": "console-stop",
-    "receivers": [{"name": "team", "channel": "webhook", "url": "http://127.0.0.1:9/"}],
-    "chains": [{"name": "page", "steps": [{"notify": ["team"], "wait": "10m"}]}],
-    "routes": [
-        {
-            "name": "crisis",
-            "matchers": ["label=sensitive"],
-            "severity": "critical",
-            "chain": "page",
-            "group_by": ["platform", "author_id"],
-        }
-    ],
-}
+POLICY = crisis_policy("console-stop", "team")
 CUT_SHORT = "timeout graceful shutdown exceeded"  # what uvicorn logs when the grace runs out
 
 
 @pytest.fixture
 async def own_database() -> AsyncIterator[str]:
-    server = os.environ["VIGIE_DATABASE_URL"]
-    url = await create_database(server, prefix="vigie_console_stop")
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await store.add_user(
-                conn,
-                name=NAME,
-                role=Role.MODERATOR,
-                password_hash=hash_password(PASSWORD, cost=FAST),
-                now=utc_now(),
-                actor="test",
-            )
-    finally:
-        await engine.dispose()
-    yield url
-    await drop_database(server, url)
+    async with moderator_database("vigie_console_stop", NAME, PASSWORD) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, desc, func, or_, select
+from sqlalchemy import and_, desc, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.router.store import aware
+from services.router.store import aware, count_rows, latest_rows
 from shared.events import CaseStatus, Label, Severity
 from shared.storage.tables import (
     audit_log,
@@ -175,7 +175,7 @@ async def case_page(conn: AsyncConnection, case_id: str) -> CasePage | None:
         )
     ).all()
     page.comments = [dict(m._mapping) for m in reversed(members)]
-    page.comments_total = await _count(conn, case_comments, case_comments.c.case_id == case_id)
+    page.comments_total = await count_rows(conn, case_comments, case_comments.c.case_id == case_id)
     opener = row.opener or {}
     verdict = (
         await conn.execute(
@@ -203,36 +203,19 @@ async def case_page(conn: AsyncConnection, case_id: str) -> CasePage | None:
         {"action_id": a.action_id, "kind": a.kind, "message": (a.payload or {}).get("message")}
         for a in actions
     ]
-    page.pending_total = await _count(conn, case_actions, pending)
+    page.pending_total = await count_rows(conn, case_actions, pending)
     about_case = and_(audit_log.c.subject_type == "case", audit_log.c.subject_id == case_id)
-    audit = (
-        await conn.execute(
-            select(audit_log)
-            .where(about_case)
-            .order_by(desc(audit_log.c.at), desc(audit_log.c.id))
-            .limit(PAGE_EVENTS)
-        )
-    ).all()
-    sent = (
-        await conn.execute(
-            select(deliveries)
-            .where(deliveries.c.case_id == case_id)
-            .order_by(desc(deliveries.c.id))
-            .limit(PAGE_EVENTS)
-        )
-    ).all()
+    audit, audit_total = await latest_rows(
+        conn, audit_log, about_case, (audit_log.c.at, audit_log.c.id), PAGE_EVENTS
+    )
+    sent, sent_total = await latest_rows(
+        conn, deliveries, deliveries.c.case_id == case_id, (deliveries.c.id,), PAGE_EVENTS
+    )
     events = [_event(e.at, e.actor, e.action, e.reason) for e in audit]
     events += [
         _event(d.updated_at, f"notifier:{d.channel}", f"delivery.{d.status}", d.receiver)
         for d in sent
     ]
     page.timeline = sorted(events, key=lambda e: e["at"])[-PAGE_EVENTS:]
-    page.timeline_total = await _count(conn, audit_log, about_case) + await _count(
-        conn, deliveries, deliveries.c.case_id == case_id
-    )
+    page.timeline_total = audit_total + sent_total
     return page
-
-
-async def _count(conn: AsyncConnection, table: Table, where: ColumnElement[bool]) -> int:
-    counted = await conn.execute(select(func.count()).select_from(table).where(where))
-    return int(counted.scalar_one())

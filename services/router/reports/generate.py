@@ -3,7 +3,8 @@ schedule all go through here)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,7 +23,22 @@ async def make_report(
     now: datetime,
     progress: Progress | None = None,
 ) -> Report:
-    facts = await fetch_facts(conn, period, deadlines=ack_deadlines(policy), progress=progress)
+    return await report_of(
+        conn, period, deadlines=ack_deadlines(policy), now=now, progress=progress
+    )
+
+
+async def report_of(
+    conn: AsyncConnection,
+    period: Period,
+    *,
+    deadlines: Mapping[str, timedelta],
+    now: datetime,
+    progress: Progress | None = None,
+) -> Report:
+    """The report, given the chains' ack deadlines rather than the policy (what the report
+    worker receives)."""
+    facts = await fetch_facts(conn, period, deadlines=dict(deadlines), progress=progress)
     if progress is not None:
         progress("aggregate")
     return build(facts, period, now=now)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import multiprocessing
 import os
 import signal
@@ -28,8 +29,8 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.router.policy.config import Policy
-from services.router.reports.aggregate import build
-from services.router.reports.fetch import ack_deadlines, fetch_facts
+from services.router.reports.fetch import ack_deadlines
+from services.router.reports.generate import report_of
 from services.router.reports.model import Report
 from services.router.reports.period import Period
 from shared.cpu_priority import lower_priority
@@ -75,7 +76,7 @@ async def in_worker(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs)
     pool = _worker_pool()
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(pool, _call, function, args, kwargs)
+        return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
     except BrokenProcessPool:
         with _pool_lock:
             if _pool is pool:
@@ -84,23 +85,18 @@ async def in_worker(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs)
         raise
 
 
-def _call(function: Callable[..., T], args: tuple[object, ...], kwargs: dict[str, object]) -> T:
-    return function(*args, **kwargs)
-
-
 def _report(
     database_url: str, period: Period, deadlines: Mapping[str, timedelta], now: datetime
 ) -> Report:
-    """In the worker: fetch the facts on a connection of its own, then aggregate."""
+    """In the worker: the report, read on a connection of its own."""
 
     async def made() -> Report:
         engine = create_engine(database_url, pool_size=1)
         try:
             async with engine.connect() as conn:
-                facts = await fetch_facts(conn, period, deadlines=dict(deadlines))
+                return await report_of(conn, period, deadlines=deadlines, now=now)
         finally:
             await engine.dispose()
-        return build(facts, period, now=now)
 
     return asyncio.run(made())
 
