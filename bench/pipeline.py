@@ -1,12 +1,17 @@
 """``make bench``: the four services as processes on the real broker, next to a raw Kafka
 pass-through measured on the same broker in the same run.
 
+A warm-up (``BENCH_WARMUP_COMMENTS``) comes first, then ``ANALYZE``, so that PostgreSQL plans
+as in a database in service rather than for the empty tables of the run's new database.
+
 Phases, each on a stack that has drained the previous one:
 
 1. sustained throughput, comments/s: signed Meta webhooks carrying ``BENCH_BATCH`` comments
    each (``entry[].changes[]``, as Meta batches them), then generic webhooks of one comment
    each, sent as fast as ingest answers; a comment counts once the router has stored it and
-   committed its offset. CPU seconds per comment of each service come from ``/proc``;
+   committed its offset. CPU seconds per comment of each service, of the local broker and
+   PostgreSQL, and of this client come from ``/proc`` (``bench.machine_cpu``); their sum gives
+   the rate the machine's cores could sustain at most;
 2. crisis latency: generic crisis webhooks (``BENCH_CRISIS_PER_S``) while
    ``BENCH_BACKGROUND_PER_S`` ordinary comments/s flow in batched webhooks; latency runs from
    just before the POST to the page's arrival at the recording receiver;
@@ -36,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.ingest import Connection, closed_loop, cpu_seconds, open_loop
+from bench.machine_cpu import infrastructure_seconds
 from bench.stats import percentile
 from shared.bus.kafka import KafkaBus, topic_partitions
 from shared.topics import ACTIONS, ACTIONS_CRITICAL
@@ -261,11 +267,12 @@ class Routed:
 
 
 def cpu_of(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each service, then of the broker, the database and this client."""
     out = {}
     for name, service in stack.services.items():
         assert service.process is not None
         out[name] = cpu_seconds(service.process.pid)
-    return out
+    return out | infrastructure_seconds()
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -301,6 +308,12 @@ async def throughput(
     accepted = await sending
     elapsed = done_at - started
     cpu = cpu_of(stack)
+    per_comment = {
+        name: round((cpu[name] - cpu_before[name]) * 1000 / comments, 3)
+        for name in cpu
+        if name in cpu_before
+    }
+    machine_ms = sum(per_comment.values())
     return {
         "comments": comments,
         "webhooks": len(payloads),
@@ -310,9 +323,10 @@ async def throughput(
         "throughput_per_s": round(comments / elapsed, 1),
         "ingest_ack_p99_ms": accepted["p99_ms"],
         "failures": accepted["failures"],
-        "cpu_ms_per_comment": {
-            name: round((cpu[name] - cpu_before[name]) * 1000 / comments, 3) for name in cpu
-        },
+        "cpu_ms_per_comment": per_comment,
+        "machine_cpu_ms_per_comment": round(machine_ms, 3),
+        # What the machine's cores could sustain if nothing but this pipeline ran on them.
+        "cpu_bound_ceiling_per_s": round((os.cpu_count() or 1) * 1000 / machine_ms, 1),
     }
 
 
@@ -438,6 +452,21 @@ async def ingest_ack(stack: Stack, routed: Routed, rate: float, count: int) -> d
     return {"offered_per_s": rate, **result}
 
 
+async def analyze(database: str) -> None:
+    """Give the planner statistics, as a database in service has them.
+
+    A database created for the run starts empty and is first analysed by autovacuum about a
+    minute later; until then PostgreSQL plans for empty tables (sequential scans), and the
+    plans a connection prepared then stay until the statistics change. A run would measure
+    the first minute of a new installation rather than a database in service.
+    """
+    conn = await asyncpg.connect(asyncpg_dsn(database))
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def pipeline(bootstrap: str, database_server: str, sizes: dict[str, Any]) -> dict[str, Any]:
     database = await create_database(database_server, prefix="vigie_bench")
     try:
@@ -489,6 +518,16 @@ async def _measure(bootstrap: str, database: str, sizes: dict[str, Any]) -> dict
                 "warm-up routed",
             )
             batch, count = sizes["batch"], sizes["comments"]
+            warmup = sizes["warmup_comments"] // batch * batch
+            if warmup:
+                await throughput(
+                    stack,
+                    routed,
+                    [meta_webhook(i, batch, 7) for i in range(0, warmup, batch)],
+                    warmup,
+                    "warm-up routed",
+                )
+            await analyze(database)
             crisis_every = sizes["crisis_every"]
             print(f"throughput: {count} comments, {batch} per Meta webhook ...", flush=True)
             batched = await throughput(
@@ -576,6 +615,19 @@ def table(raw: dict[str, float], stack: dict[str, Any]) -> list[tuple[str, str]]
     for name in stack["peak_rss_mb"]:
         rows.append((f"{name}: CPU ms/comment (batched / single)", cost(name)))
         rows.append((f"{name}: peak RSS (MB)", f"{stack['peak_rss_mb'][name]:.0f}"))
+    for name in batched["cpu_ms_per_comment"]:
+        if name not in stack["peak_rss_mb"] and name in one["cpu_ms_per_comment"]:
+            rows.append((f"{name}: CPU ms/comment (batched / single)", cost(name)))
+    machine = batched["machine_cpu_ms_per_comment"], one["machine_cpu_ms_per_comment"]
+    rows.append(
+        ("whole machine: CPU ms/comment (batched / single)", f"{machine[0]:.2f} / {machine[1]:.2f}")
+    )
+    rows.append(
+        (
+            f"  CPU-bound ceiling on {os.cpu_count()} cores (comments/s)",
+            f"{batched['cpu_bound_ceiling_per_s']:.0f} / {one['cpu_bound_ceiling_per_s']:.0f}",
+        )
+    )
     return rows
 
 
@@ -585,6 +637,7 @@ async def main() -> None:
     env = os.environ.get
     sizes: dict[str, Any] = {
         "comments": int(env("BENCH_COMMENTS", "6000")),
+        "warmup_comments": int(env("BENCH_WARMUP_COMMENTS", "3000")),
         "batch": int(env("BENCH_BATCH", "10")),
         "single_comments": int(env("BENCH_SINGLE_COMMENTS", "2000")),
         "crisis_every": int(env("BENCH_CRISIS_EVERY", "50")),

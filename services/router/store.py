@@ -217,6 +217,12 @@ def _identity_field(name: str) -> ColumnElement[Any]:
     return literal_column(f"(identity ->> '{name}')", String())
 
 
+# Written into the statement rather than bound: PostgreSQL can then use the partial index
+# on open cases (``uq_cases_open_group``) in a prepared statement's generic plan, which a
+# parameter rules out.
+_UNRESOLVED = cases.c.status != literal_column(f"'{CaseStatus.RESOLVED.value}'")
+
+
 async def inhibiting_cases(
     conn: AsyncConnection, wanted: Mapping[str, Iterable[str]]
 ) -> list[OpenCase]:
@@ -238,7 +244,7 @@ async def inhibiting_cases(
                 cases.c.severity,
                 cases.c.identity,
             ).where(
-                cases.c.status != CaseStatus.RESOLVED.value,
+                _UNRESOLVED,
                 cases.c.identity.is_not(None),
                 or_(*matches),
             )
@@ -275,7 +281,7 @@ async def open_group_cases(conn: AsyncConnection, group_keys: Iterable[str]) -> 
         return []
     query = select(cases).where(
         among(conn.dialect.name, cases.c.group_key, keys),
-        cases.c.status != CaseStatus.RESOLVED.value,
+        _UNRESOLVED,
     )
     return list((await conn.execute(query)).all())
 
