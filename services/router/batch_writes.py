@@ -142,14 +142,11 @@ class BatchWrites:
         return _uniform(list(found[table]))
 
     def staged(self, inserted_actions: set[str]) -> tuple[list[dict[str, Any]], list[Message]]:
-        """The outbox rows (one per event, the first kept) and the messages to publish, in
-        the order they were staged, without the events of actions that were already known."""
-        kept = [
-            s
-            for s in self.outbox
-            if s.unless_known_action is None or s.unless_known_action in inserted_actions
-        ]
-        rows: dict[str, dict[str, Any]] = {}
-        for s in kept:
-            rows.setdefault(s.row["event_id"], s.row)
-        return _uniform(list(rows.values())), [s.message for s in kept]
+        """The outbox rows and their messages, one per event (the first kept), in the order
+        they were staged, without the events of actions that were already known."""
+        kept: dict[str, Staged] = {}
+        for s in self.outbox:
+            if s.unless_known_action is None or s.unless_known_action in inserted_actions:
+                kept.setdefault(s.row["event_id"], s)
+        staged = kept.values()
+        return _uniform([s.row for s in staged]), [s.message for s in staged]

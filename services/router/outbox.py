@@ -1,12 +1,17 @@
 """The router's outbox: events are written in the transaction of the change that caused
-them, then published by whoever claims them first.
+them, published by the process that made the change as soon as it commits, and by a safety
+net for whatever that process did not publish.
 
-``stage`` inserts (once per event id) inside the caller's transaction. ``Publisher``
-claims unpublished rows with ``FOR UPDATE SKIP LOCKED``, publishes them, and marks them in
-the same transaction: two replicas never publish the same row at once, and a process that
-dies before the mark leaves the row to be published again under the same event id, which
-consumers deduplicate (the notifier by ``action_id``). On SQLite (one process) a lock
-stands in for the row locks.
+``stage`` inserts (once per event id) inside the caller's transaction and returns the
+messages it inserted: an event already there is, or was, someone else's to publish.
+``Publisher.publish`` sends them right after the commit, then marks their rows: no claim,
+no lock, no transaction before the broker has them. ``Publisher.drain`` (the timer loop) is
+the safety net: it claims rows still unpublished ``DRAIN_AFTER`` after they were staged,
+with ``FOR UPDATE SKIP LOCKED``, publishes them and marks them in the same transaction, so
+two replicas' drains never publish the same row at once. A process that dies between its
+publish and its mark, or a broker that refused the publish, leaves the rows to the drain,
+which publishes them again under the same event ids; consumers drop the copy (the notifier by
+``action_id``). On SQLite (one process) a lock stands in for the row locks.
 """
 
 from __future__ import annotations
@@ -14,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.bus import Bus, Message
 from shared.storage.predicates import among
 from shared.storage.tables import router_outbox
-from shared.storage.writes import insert_ignore_many
+from shared.storage.writes import insert_ignore_returning
+
+# How long a staged row is its own process's to publish before the safety net takes it: far
+# longer than a commit-then-publish takes, short enough for a crash's leftovers.
+DRAIN_AFTER = timedelta(seconds=5)
 
 
 def outbox_row(message: Message, now: datetime) -> dict[str, Any]:
@@ -51,9 +60,17 @@ def _message(row: Any) -> Message:
     )
 
 
-async def stage(conn: AsyncConnection, messages: Sequence[Message], *, now: datetime) -> None:
-    """Write ``messages`` in the caller's transaction; an event already there is kept."""
-    await insert_ignore_many(conn, router_outbox, [outbox_row(m, now) for m in messages])
+async def stage(
+    conn: AsyncConnection, messages: Sequence[Message], *, now: datetime
+) -> list[Message]:
+    """Write ``messages`` in the caller's transaction; those it inserted are returned, for
+    the caller to publish once committed. An event already there is kept as it is."""
+    if not messages:
+        return []
+    inserted = await insert_ignore_returning(
+        conn, router_outbox, [outbox_row(m, now) for m in messages], key="event_id"
+    )
+    return [m for m in messages if m.event_id in inserted]
 
 
 class Publisher:
@@ -69,30 +86,59 @@ class Publisher:
         self._bus = bus
         self._published = published  # vigie_events_published_total, by topic
         self._batch_size = batch_size
-        # PostgreSQL's row locks keep two claims apart; SQLite has none, so one claim at a
-        # time there. On PostgreSQL a crisis's fast path must not queue behind a routine
-        # batch's claim, which waits for the broker's acknowledgement.
+        # PostgreSQL's row locks keep two drains apart; SQLite has none, so one claim at a
+        # time there.
         self._lock: asyncio.Lock | contextlib.nullcontext[None] = (
             asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
 
     async def publish(self, messages: Sequence[Message], *, now: datetime) -> int:
-        """Publish these staged messages now, unless someone already did (the fast path)."""
-        ids = [m.event_id for m in messages if m.event_id is not None]
-        published = 0
-        for start in range(0, len(ids), self._batch_size):
-            chunk = ids[start : start + self._batch_size]
-            published += await self._claim(
-                among(self._engine.dialect.name, router_outbox.c.event_id, chunk), now
-            )
-        return published
+        """Publish what this process staged and committed, now, then mark it published.
+
+        Only messages ``stage`` returned belong here: their rows are new and nobody else
+        publishes them before ``DRAIN_AFTER``. Should this fail, the drain has them.
+        """
+        for start in range(0, len(messages), self._batch_size):
+            chunk = messages[start : start + self._batch_size]
+            await self._bus.publish(chunk)
+            self._count(chunk)
+            await self._mark([m.event_id for m in chunk if m.event_id is not None], now)
+        return len(messages)
 
     async def drain(self, *, now: datetime) -> int:
-        """Publish every unpublished row, oldest first (the safety net)."""
+        """Publish every row still unpublished ``DRAIN_AFTER`` after it was staged, oldest
+        first (the safety net)."""
+        stale = router_outbox.c.created_at <= now - DRAIN_AFTER
         total = 0
-        while (count := await self._claim(true(), now)) > 0:
+        while (count := await self._claim(stale, now)) > 0:
             total += count
         return total
+
+    def _count(self, messages: Sequence[Message]) -> None:
+        if self._published is not None:
+            for message in messages:
+                self._published.labels(message.topic).inc()
+
+    async def _mark(self, event_ids: list[str], now: datetime) -> None:
+        """Mark rows published: one statement, on PostgreSQL without a transaction around it
+        (atomic on its own), so one round trip."""
+        if not event_ids:
+            return
+        query = (
+            update(router_outbox)
+            .where(
+                among(self._engine.dialect.name, router_outbox.c.event_id, event_ids),
+                router_outbox.c.published_at.is_(None),
+            )
+            .values(published_at=now)
+        )
+        async with self._engine.connect() as conn:
+            if self._engine.dialect.name == "postgresql":
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await auto.execute(query)
+            else:
+                await conn.execute(query)
+                await conn.commit()
 
     async def pending(self) -> int:
         async with self._engine.connect() as conn:
@@ -114,9 +160,7 @@ class Publisher:
                 return 0
             messages = [_message(row) for row in rows]
             await self._bus.publish(messages)
-            if self._published is not None:
-                for message in messages:
-                    self._published.labels(message.topic).inc()
+            self._count(messages)
             await conn.execute(
                 update(router_outbox)
                 .where(

@@ -197,10 +197,9 @@ def event_message(event: Any) -> Message:
 
 
 async def stage_events(conn: AsyncConnection, events: list[Any], *, now: datetime) -> list[Message]:
-    """Events (actions, case events) into the outbox, keyed by their case."""
-    messages = [event_message(e) for e in events]
-    await stage(conn, messages, now=now)
-    return messages
+    """Events (actions, case events) into the outbox, keyed by their case; the messages of
+    those that were not there already, for the caller to publish once committed."""
+    return await stage(conn, [event_message(e) for e in events], now=now)
 
 
 def _topic(event: Any) -> str:
@@ -315,8 +314,10 @@ async def write(conn: AsyncConnection, writes: BatchWrites) -> list[Message]:
     )
     await insert_ignore_many(conn, audit_log, writes.rows("audit_log"))
     rows, messages = writes.staged(inserted)
-    await insert_ignore_many(conn, router_outbox, rows)
-    return messages
+    if not rows:
+        return []
+    new = await insert_ignore_returning(conn, router_outbox, rows, key="event_id")
+    return [m for m in messages if m.event_id in new]
 
 
 _RAISE = (

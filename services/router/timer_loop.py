@@ -1,8 +1,10 @@
 """The loop that fires due escalation steps and empties the outbox.
 
-``tick(now)`` is one pass: every due timer, each in its own transaction, then every event
-still unpublished. The loop calls it every ``VIGIE_TIMER_POLL_S`` with the runtime's clock;
-tests call it directly with the time they choose. Any number of replicas may run it.
+``tick(now)`` is one pass: every due timer, each in its own transaction; the events those
+staged, published at once; then every event staged more than ``outbox.DRAIN_AFTER`` ago and
+still unpublished (what a crash or a broker outage left, and scheduled reports). The loop
+calls it every ``VIGIE_TIMER_POLL_S`` with the runtime's clock; tests call it directly with
+the time they choose. Any number of replicas may run it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from services.router.metrics import RouterMetrics, sla_breach
 from services.router.outbox import Publisher
 from services.router.reports.scheduled import ScheduledReports
 from services.router.timers import Paging, advance, claim_due, set_due
+from shared.bus import Message
 from shared.periodic import Periodic
 from shared.runtime import Clock
 from shared.stage import is_recoverable
@@ -60,29 +63,47 @@ class TimerLoop:
         """Fire what is due at ``now`` (default: the clock's time), then publish."""
         at = self._clock() if now is None else now
         fired = 0
-        while fired < self._batch_size:
-            claimed: str | None = None
-            try:
-                async with self._engine.begin() as conn:
-                    timer = await claim_due(conn, at)
-                    if timer is None:
-                        break
-                    claimed = timer.id
-                    breach = await sla_breach(conn, timer, self._paging, at)
-                    await advance(conn, timer, paging=self._paging, now=at)
-                if breach is not None:  # counted once its transaction committed
-                    self._metrics.sla_breaches.labels(*breach).inc()
-            except Exception as exc:
-                if is_recoverable(exc) or claimed is None:
-                    raise
-                await self._set_aside(claimed, at, exc)
-            fired += 1
+        staged: list[Message] = []
+        try:
+            while fired < self._batch_size:
+                claimed: str | None = None
+                try:
+                    async with self._engine.begin() as conn:
+                        timer = await claim_due(conn, at)
+                        if timer is None:
+                            break
+                        claimed = timer.id
+                        breach = await sla_breach(conn, timer, self._paging, at)
+                        steps = await advance(conn, timer, paging=self._paging, now=at)
+                    staged += steps
+                    if breach is not None:  # counted once its transaction committed
+                        self._metrics.sla_breaches.labels(*breach).inc()
+                except Exception as exc:
+                    if is_recoverable(exc) or claimed is None:
+                        raise
+                    await self._set_aside(claimed, at, exc)
+                fired += 1
+        finally:
+            # What committed goes out now, even when a later timer met an outage; should the
+            # broker refuse it, the drain of a later tick has it.
+            published = await self._publish_committed(staged, at)
         self._metrics.timers_fired.inc(fired)
         if self._reports is not None:
-            await self._reports.run_due(at)  # stages in the outbox, drained just below
-        published = await self._publisher.drain(now=at)
+            published += await self._publish_committed(await self._reports.run_due(at), at)
+        published += await self._publisher.drain(now=at)
         self._metrics.outbox_published.inc(published)
         return Tick(fired, published)
+
+    async def _publish_committed(self, staged: list[Message], at: datetime) -> int:
+        if not staged:
+            return 0
+        try:
+            return await self._publisher.publish(staged, now=at)
+        except Exception as exc:
+            if not is_recoverable(exc):
+                raise
+            log.warning("escalation events left in the outbox: %s", type(exc).__name__)
+            return 0
 
     async def _set_aside(self, timer_id: str, now: datetime, exc: Exception) -> None:
         log.error("escalation timer failed; retried later", exc_info=exc)

@@ -24,6 +24,7 @@ from services.router.reports import offload
 from services.router.reports.mailing import Mailing, report_action, sent_key
 from services.router.reports.render import Format, render, subject
 from services.router.reports.schedule import Schedule
+from shared.bus import Message
 from shared.codec import to_message
 from shared.stage import is_recoverable
 from shared.storage.tables import audit_log
@@ -53,9 +54,10 @@ class ScheduledReports:
         self._due: dict[str, datetime] = {}
         self._paused: dict[str, datetime] = {}
 
-    async def run_due(self, now: datetime) -> int:
-        """Send every report due at ``now``; the number of actions staged."""
-        staged = 0
+    async def run_due(self, now: datetime) -> list[Message]:
+        """Stage every report due at ``now``; the messages of the actions staged, to publish
+        once committed (the outbox holds them should that fail)."""
+        staged: list[Message] = []
         for schedule in self._mailing.schedules:
             due = self._due.get(schedule.key)
             if due is None:
@@ -117,7 +119,7 @@ class ScheduledReports:
 
     async def _send(
         self, conn: AsyncConnection, schedule: Schedule, due: datetime, now: datetime
-    ) -> int:
+    ) -> list[Message]:
         period = schedule.period(due)
         receivers = self._mailing.receivers
         claimed = await insert_ignore(
@@ -144,7 +146,7 @@ class ScheduledReports:
             },
         )
         if not claimed:
-            return 0  # sent already, by this replica before a restart or by another one
+            return []  # sent already, by this replica before a restart or by another one
         lang = self._mailing.lang
         report = await offload.make_report(self._engine, period, policy=self._policy, now=now)
         mail = ReportMail(
@@ -157,9 +159,9 @@ class ScheduledReports:
             for r in receivers
         ]
         messages = [to_message(self._topic, a, key=str(a.case_id)) for a in actions]
-        await outbox.stage(conn, messages, now=now)
+        staged = await outbox.stage(conn, messages, now=now)
         log.info(
             "report staged",
             extra={"fields": {"period": period.kind.value, "receivers": len(receivers)}},
         )
-        return len(messages)
+        return staged

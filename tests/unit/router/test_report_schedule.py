@@ -44,10 +44,10 @@ async def sent_periods(engine: AsyncEngine) -> list[str]:
 
 async def test_a_report_goes_out_when_due_and_once(engine: AsyncEngine, policy: Policy) -> None:
     loop = reports(engine, policy)
-    assert await loop.run_due(f.NOW) == 0  # first seen on Saturday: nothing due yet
-    assert await loop.run_due(MONDAY - timedelta(seconds=1)) == 0
-    assert await loop.run_due(MONDAY) == 2  # one action per receiver
-    assert await loop.run_due(MONDAY + timedelta(minutes=1)) == 0
+    assert len(await loop.run_due(f.NOW)) == 0  # first seen on Saturday: nothing due yet
+    assert len(await loop.run_due(MONDAY - timedelta(seconds=1))) == 0
+    assert len(await loop.run_due(MONDAY)) == 2  # one action per receiver
+    assert len(await loop.run_due(MONDAY + timedelta(minutes=1))) == 0
     staged = await outbox_actions(engine)
     assert [a.receiver.name for a in staged] == ["board", "comms"]
     assert all(is_report(a) and a.lang == "fr" for a in staged)
@@ -62,12 +62,12 @@ async def test_a_restart_neither_doubles_nor_skips(engine: AsyncEngine, policy: 
     await first.run_due(f.NOW)
     # The router is down from Saturday to Tuesday: Monday's report goes out on restart.
     restarted = reports(engine, policy)
-    assert await restarted.run_due(MONDAY + timedelta(days=1)) == 2
+    assert len(await restarted.run_due(MONDAY + timedelta(days=1))) == 2
     # Restarted again the same day: nothing more.
-    assert await reports(engine, policy).run_due(MONDAY + timedelta(days=1, hours=1)) == 0
+    assert len(await reports(engine, policy).run_due(MONDAY + timedelta(days=1, hours=1))) == 0
     # Down for two more weeks: both missed weeks, oldest first, in one pass.
     later = reports(engine, policy)
-    assert await later.run_due(MONDAY + timedelta(days=15)) == 4
+    assert len(await later.run_due(MONDAY + timedelta(days=15))) == 4
     assert [key.split(":")[2] for key in await sent_periods(engine)] == [
         "2026-11-16",
         "2026-11-23",
@@ -79,7 +79,7 @@ async def test_two_replicas_send_one_report(engine: AsyncEngine, policy: Policy)
     one, two = reports(engine, policy), reports(engine, policy)
     await one.run_due(f.NOW)
     await two.run_due(f.NOW)
-    assert await one.run_due(MONDAY) + await two.run_due(MONDAY) == 2
+    assert len(await one.run_due(MONDAY) + await two.run_due(MONDAY)) == 2
     assert len(await outbox_actions(engine)) == 2
 
 
@@ -87,11 +87,11 @@ async def test_a_period_goes_out_once_even_when_its_schedule_changes(
     engine: AsyncEngine, policy: Policy
 ) -> None:
     await reports(engine, policy).run_due(f.NOW)
-    assert await reports(engine, policy).run_due(MONDAY) == 2
+    assert len(await reports(engine, policy).run_due(MONDAY)) == 2
     # The same Monday, an hour later: the week to Sunday was already sent.
     later = reports(engine, policy, "weekly:mon 09:00 Europe/Paris")
     await later.run_due(MONDAY - timedelta(days=1))
-    assert await later.run_due(MONDAY + timedelta(hours=1)) == 0
+    assert len(await later.run_due(MONDAY + timedelta(hours=1))) == 0
 
 
 async def test_the_timer_loop_publishes_the_report(runtime: Runtime, bus: MemoryBus) -> None:
