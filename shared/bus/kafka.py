@@ -65,15 +65,6 @@ PRODUCER_BROKEN = (
 # of the broker's default largest record batch (1 MiB).
 MAX_BATCH_BYTES = 512 * 1024
 
-# With the client's defaults (1 byte, 500 ms) the broker answers a fetch as soon as one record
-# is there: under a steady flow every consumer fetches again and again for a few records
-# each, and each fetch costs the broker and the client alike. A routine lane waits for 64 KiB
-# or 25 ms, whichever comes first; a fetch that waits is answered by the broker, so this adds
-# at most 25 ms per hop to routine traffic.
-ROUTINE_FETCH_MIN_BYTES = 64 * 1024
-ROUTINE_FETCH_MAX_WAIT_MS = 25
-URGENT_FETCH_MAX_WAIT_MS = 500
-
 
 class KafkaBus:
     def __init__(
@@ -240,9 +231,6 @@ class KafkaBus:
             del self._inflight[name]
 
     async def consumer(self, topics: Sequence[str], *, group: str) -> KafkaConsumer:
-        # A routine lane lets the broker gather records before it answers a fetch; a lane
-        # that reads an urgent topic is answered as soon as a record is there.
-        urgent = not self._urgent_topics.isdisjoint(topics)
         consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=self._bootstrap,
@@ -254,8 +242,6 @@ class KafkaBus:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             max_poll_interval_ms=300_000,
-            fetch_min_bytes=1 if urgent else ROUTINE_FETCH_MIN_BYTES,
-            fetch_max_wait_ms=URGENT_FETCH_MAX_WAIT_MS if urgent else ROUTINE_FETCH_MAX_WAIT_MS,
         )
         await consumer.start()
         return KafkaConsumer(consumer)

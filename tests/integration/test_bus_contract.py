@@ -153,32 +153,3 @@ async def test_urgent_topics_have_a_producer_of_their_own_and_keep_their_order(
         await bus.stop()
     assert [r.value for r in routine] == [m.value for m in mixed if m.topic == topic]
     assert [r.value for r in crisis] == [m.value for m in mixed if m.topic == urgent]
-
-
-async def test_a_routine_lane_gathers_records_and_an_urgent_one_does_not_wait(
-    kafka_bootstrap: str, topic: str
-) -> None:
-    """A routine consumer lets the broker gather records (fewer, larger fetches), yet still
-    receives a lone small record; a consumer of an urgent topic is answered as soon as a
-    record is there."""
-    urgent = f"{topic}.urgent"
-    bus = KafkaBus(kafka_bootstrap, client_id="vigie-fetch-test", urgent_topics=[urgent])
-    await bus.start()
-    try:
-        await bus.ensure_topics([topic, urgent])
-        routine_consumer = await bus.consumer([topic], group=f"g-{uuid.uuid4().hex}")
-        urgent_consumer = await bus.consumer([urgent], group=f"g-{uuid.uuid4().hex}")
-        try:
-            settings = [
-                (c._consumer._fetch_min_bytes, c._consumer._fetch_max_wait_ms)
-                for c in (routine_consumer, urgent_consumer)
-            ]
-        finally:
-            await routine_consumer.close()
-            await urgent_consumer.close()
-        await bus.publish([Message(topic, b"alone", key=b"k")])
-        lone = await drain(bus, topic, f"g-{uuid.uuid4().hex}", 1, commit=False)
-    finally:
-        await bus.stop()
-    assert settings == [(64 * 1024, 25), (1, 500)]
-    assert [r.value for r in lone] == [b"alone"]
