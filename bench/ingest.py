@@ -31,8 +31,9 @@ from typing import Any
 import asyncpg
 import uvloop
 
+from bench.machine_cpu import cpu_seconds
 from bench.stats import percentile
-from tests.databases import asyncpg_dsn, create_database, drop_database
+from tests.databases import analyze, asyncpg_dsn, create_database, drop_database
 from vigie.stack import ServiceProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,12 +152,6 @@ async def open_loop(
     return summary(latencies, failures, time.perf_counter() - start)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def load_average() -> str:
     """The machine's 1/5/15-minute load: latencies on shared cores mean little without it."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -176,13 +171,9 @@ def summary(latencies: list[float], failures: int, elapsed: float) -> dict[str, 
 
 async def in_service(database: str, seen_rows: int) -> None:
     """Make the run's new database look like one in service: the de-duplication keys of the
-    retention window (``seen_rows`` of them, from earlier days) and the planner's statistics.
-
-    On an empty, never analysed table PostgreSQL plans the de-duplication lookup as a
-    sequential scan, asyncpg's prepared statement keeps that plan, and every lookup then
-    reads the whole table as it grows: the run would measure the first minute of a new
-    installation (until autovacuum analyses the table) rather than ingest in service.
-    """
+    retention window (``seen_rows`` of them, from earlier days) and the planner's statistics
+    (without them the lookup is planned as a sequential scan, and stays so as the table
+    grows)."""
     conn = await asyncpg.connect(asyncpg_dsn(database))
     try:
         await conn.execute(
@@ -191,9 +182,9 @@ async def in_service(database: str, seen_rows: int) -> None:
             " FROM generate_series(1, $1)",
             seen_rows,
         )
-        await conn.execute("ANALYZE")
     finally:
         await conn.close()
+    await analyze(database)
 
 
 async def main() -> None:

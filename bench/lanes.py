@@ -47,6 +47,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.classifier import comments
+from bench.machine_cpu import cpu_seconds
 from bench.pipeline import skip_backlog
 from bench.stats import percentile
 from shared.bus import Message
@@ -197,11 +198,6 @@ async def records_done(port: int, stage: str) -> int:
         if line.startswith("vigie_stage_records_total{") and f'stage="{stage}"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return int(total)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def offer(

@@ -36,6 +36,14 @@ def _ticks_to_s(ticks: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(pid)
+    return _ticks_to_s(int(fields[UTIME]) + int(fields[STIME]))
+
+
 def _processes() -> list[tuple[int, list[str]]]:
     found = []
     for entry in PROC.iterdir():

@@ -40,12 +40,12 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.ingest import Connection, closed_loop, cpu_seconds, open_loop
-from bench.machine_cpu import infrastructure_seconds
+from bench.ingest import Connection, closed_loop, open_loop
+from bench.machine_cpu import cpu_seconds, infrastructure_seconds
 from bench.stats import percentile
 from shared.bus.kafka import KafkaBus, topic_partitions
 from shared.topics import ACTIONS, ACTIONS_CRITICAL
-from tests.databases import asyncpg_dsn, create_database, drop_database
+from tests.databases import analyze, asyncpg_dsn, create_database, drop_database
 from tests.faults.traffic import (
     CRISIS_TEXTS,
     GENERIC_SECRET,
@@ -450,21 +450,6 @@ async def ingest_ack(stack: Stack, routed: Routed, rate: float, count: int) -> d
     result = await open_loop(payloads, rate, 16, port=PORTS["ingest"])
     await routed.wait_for(before + count, "ingest phase routed")
     return {"offered_per_s": rate, **result}
-
-
-async def analyze(database: str) -> None:
-    """Give the planner statistics, as a database in service has them.
-
-    A database created for the run starts empty and is first analysed by autovacuum about a
-    minute later; until then PostgreSQL plans for empty tables (sequential scans), and the
-    plans a connection prepared then stay until the statistics change. A run would measure
-    the first minute of a new installation rather than a database in service.
-    """
-    conn = await asyncpg.connect(asyncpg_dsn(database))
-    try:
-        await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
 
 
 async def pipeline(bootstrap: str, database_server: str, sizes: dict[str, Any]) -> dict[str, Any]:

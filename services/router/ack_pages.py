@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from services.router import casework, store
-from services.router.backend import Backend, publish_soon, started
+from services.router.backend import Backend, started
 from services.router.lifecycle import InvalidTransition, Transition
 from services.router.tokens import Grant, TokenError, verify
 
@@ -121,7 +121,7 @@ def ack_routes(backend: Backend, *, secrets: tuple[bytes, ...]) -> APIRouter:
             return _missing()
         except InvalidTransition:
             return _page(409, "Ce cas est clos.", "This case is resolved.")
-        await publish_soon(publisher, done.messages, now)
+        await publisher.publish_soon(done.messages, now=now)
         if done.changed:
             metrics.transitioned(
                 Transition.ACKNOWLEDGE.value,

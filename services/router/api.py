@@ -22,7 +22,7 @@ from services.router.access.guard import actor_of, gate_of, needs
 from services.router.access.identity import Principal
 from services.router.access.roles import Role
 from services.router.ack_pages import ack_routes
-from services.router.backend import Backend, publish_soon, started
+from services.router.backend import Backend, started
 from services.router.console import decisions
 from services.router.console.routes import console_routes
 from services.router.lifecycle import InvalidTransition, Transition
@@ -294,7 +294,7 @@ def api_routes(backend: Backend, *, settings: RouterSettings) -> APIRouter:
             raise HTTPException(404, str(exc)) from exc
         except (InvalidTransition, casework.Conflict) as exc:
             raise HTTPException(409, str(exc)) from exc
-        await publish_soon(publisher, done.messages, now)
+        await publisher.publish_soon(done.messages, now=now)
         if done.changed:
             metrics.transitioned(
                 move.value, "api", severity=done.case.severity, first_ack=done.first_ack
@@ -360,7 +360,7 @@ def api_routes(backend: Backend, *, settings: RouterSettings) -> APIRouter:
                 )
         except casework.NotFound as exc:
             raise HTTPException(404, str(exc)) from exc
-        await publish_soon(publisher, done.messages, now)
+        await publisher.publish_soon(done.messages, now=now)
         metrics.transitioned("assign", "api", severity=done.case.severity)
         return {"case": _row(done.case, drop=HIDDEN), "changed": True}
 
@@ -391,7 +391,7 @@ def api_routes(backend: Backend, *, settings: RouterSettings) -> APIRouter:
             raise HTTPException(404, str(exc)) from exc
         except InvalidTransition as exc:
             raise HTTPException(409, str(exc)) from exc
-        await publish_soon(publisher, messages, now)
+        await publisher.publish_soon(messages, now=now)
         metrics.actions.labels(action.kind.value, "approved").inc()
         return {"action_id": action.action_id, "kind": action.kind.value, "status": "emitted"}
 
@@ -449,7 +449,7 @@ def api_routes(backend: Backend, *, settings: RouterSettings) -> APIRouter:
             raise HTTPException(404, str(exc)) from exc
         except decisions.ReplyRefused as exc:
             raise HTTPException(409, str(exc)) from exc
-        await publish_soon(publisher, messages, now)
+        await publisher.publish_soon(messages, now=now)
         metrics.actions.labels(action.kind.value, "emitted").inc()
         return {
             "action_id": action.action_id,

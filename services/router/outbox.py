@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +28,12 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.bus import Bus, Message
+from shared.stage import is_recoverable
 from shared.storage.predicates import among
 from shared.storage.tables import router_outbox
 from shared.storage.writes import insert_ignore_returning
+
+log = logging.getLogger(__name__)
 
 # How long a staged row is its own process's to publish before the safety net takes it: far
 # longer than a commit-then-publish takes, short enough for a crash's leftovers.
@@ -65,11 +69,16 @@ async def stage(
 ) -> list[Message]:
     """Write ``messages`` in the caller's transaction; those it inserted are returned, for
     the caller to publish once committed. An event already there is kept as it is."""
-    if not messages:
+    return await stage_rows(conn, [outbox_row(m, now) for m in messages], messages)
+
+
+async def stage_rows(
+    conn: AsyncConnection, rows: list[dict[str, Any]], messages: Sequence[Message]
+) -> list[Message]:
+    """``stage`` for outbox rows built already (``outbox_row``), one per message."""
+    if not rows:
         return []
-    inserted = await insert_ignore_returning(
-        conn, router_outbox, [outbox_row(m, now) for m in messages], key="event_id"
-    )
+    inserted = await insert_ignore_returning(conn, router_outbox, rows, key="event_id")
     return [m for m in messages if m.event_id in inserted]
 
 
@@ -104,6 +113,17 @@ class Publisher:
             self._count(chunk)
             await self._mark([m.event_id for m in chunk if m.event_id is not None], now)
         return len(messages)
+
+    async def publish_soon(self, messages: Sequence[Message], *, now: datetime) -> int:
+        """``publish``, for a change that stands whether or not the broker answers: should it
+        be down, the drain publishes the messages later. The number published now."""
+        try:
+            return await self.publish(messages, now=now)
+        except Exception as exc:
+            if not is_recoverable(exc):
+                raise
+            log.warning("events left in the outbox for later: %s", type(exc).__name__)
+            return 0
 
     async def drain(self, *, now: datetime) -> int:
         """Publish every row still unpublished ``DRAIN_AFTER`` after it was staged, oldest

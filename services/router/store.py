@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.batch_writes import BatchWrites
-from services.router.outbox import stage
+from services.router.outbox import stage, stage_rows
 from services.router.policy.inhibit import OpenCase
 from services.router.policy.schema import EQUAL_FIELDS
 from shared.bus import Message
@@ -35,7 +35,6 @@ from shared.storage.tables import (
     case_comments,
     case_timers,
     cases,
-    router_outbox,
 )
 from shared.storage.writes import (
     insert_ignore,
@@ -314,10 +313,7 @@ async def write(conn: AsyncConnection, writes: BatchWrites) -> list[Message]:
     )
     await insert_ignore_many(conn, audit_log, writes.rows("audit_log"))
     rows, messages = writes.staged(inserted)
-    if not rows:
-        return []
-    new = await insert_ignore_returning(conn, router_outbox, rows, key="event_id")
-    return [m for m in messages if m.event_id in new]
+    return await stage_rows(conn, rows, messages)
 
 
 _RAISE = (

@@ -1,8 +1,8 @@
 """The loop that fires due escalation steps and empties the outbox.
 
 ``tick(now)`` is one pass: every due timer, each in its own transaction; the events those
-staged, published at once; then every event staged more than ``outbox.DRAIN_AFTER`` ago and
-still unpublished (what a crash or a broker outage left, and scheduled reports). The loop
+staged and the scheduled reports due, published at once; then every event staged more than
+``outbox.DRAIN_AFTER`` ago and still unpublished (what a crash or a broker outage left). The loop
 calls it every ``VIGIE_TIMER_POLL_S`` with the runtime's clock; tests call it directly with
 the time they choose. Any number of replicas may run it.
 """
@@ -86,24 +86,13 @@ class TimerLoop:
         finally:
             # What committed goes out now, even when a later timer met an outage; should the
             # broker refuse it, the drain of a later tick has it.
-            published = await self._publish_committed(staged, at)
+            published = await self._publisher.publish_soon(staged, now=at)
         self._metrics.timers_fired.inc(fired)
         if self._reports is not None:
-            published += await self._publish_committed(await self._reports.run_due(at), at)
+            published += await self._publisher.publish_soon(await self._reports.run_due(at), now=at)
         drained = await self._publisher.drain(now=at)
         self._metrics.outbox_published.inc(drained)  # what the safety net had to publish
         return Tick(fired, published + drained)
-
-    async def _publish_committed(self, staged: list[Message], at: datetime) -> int:
-        if not staged:
-            return 0
-        try:
-            return await self._publisher.publish(staged, now=at)
-        except Exception as exc:
-            if not is_recoverable(exc):
-                raise
-            log.warning("escalation events left in the outbox: %s", type(exc).__name__)
-            return 0
 
     async def _set_aside(self, timer_id: str, now: datetime, exc: Exception) -> None:
         log.error("escalation timer failed; retried later", exc_info=exc)

@@ -18,7 +18,7 @@ from services.router import store as router_store
 from services.router.access.guard import Gate, form_fields, needs
 from services.router.access.identity import Principal
 from services.router.access.roles import Role, allows
-from services.router.backend import Backend, publish_soon, started
+from services.router.backend import Backend, started
 from services.router.console import decisions, live, views
 from services.router.console.login import login_routes, message, to_login
 from services.router.console.pages import render, static
@@ -135,7 +135,7 @@ def console_routes(backend: Backend, gate: Gate, *, settings: RouterSettings) ->
         )
 
     async def done(messages: list[Any], now: datetime) -> None:
-        await publish_soon(started(backend)[1], messages, now)
+        await started(backend)[1].publish_soon(messages, now=now)
 
     async def transition(request: Request, case_id: str, move: str, who: Principal) -> Response:
         fields = await form_fields(request)
