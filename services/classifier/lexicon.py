@@ -21,17 +21,19 @@ from shared.events import Label
 # tokens so that no training source can be recognised by its markup, and a comment reads
 # the same whichever platform it came from.
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "“": '"', "”": '"'})
+_QUOTE_CHARS = tuple(chr(code) for code in _QUOTES)
 _URL = re.compile(r"(?:https?://\S*|\bhttps?\b|www\.\S+)")
 _MENTION = re.compile(r"@\w+")
 _PLACEHOLDER = re.compile(r"\[[a-z]+\]")
 _RETWEET = re.compile(r"^(?:rt\s+)+|\brt\s+(?=xuser)")
 _REPEATS = re.compile(r"(.)\1{3,}")
-_SPACE = re.compile(r"\s+")
 
 
 def normalize(text: str) -> str:
     """Lower-cased, single-spaced text with platform markup replaced by fixed tokens."""
-    lowered = (html.unescape(text) if "&" in text else text).lower().translate(_QUOTES)
+    lowered = (html.unescape(text) if "&" in text else text).lower()
+    if any(map(lowered.__contains__, _QUOTE_CHARS)):  # most comments have none
+        lowered = lowered.translate(_QUOTES)
     if "http" in lowered or "www." in lowered:
         lowered = _URL.sub(" xurl ", lowered)
     if "@" in lowered:
@@ -39,7 +41,7 @@ def normalize(text: str) -> str:
     if "[" in lowered:
         lowered = _PLACEHOLDER.sub(" xname ", lowered)
     lowered = _REPEATS.sub(r"\1\1\1", lowered)
-    lowered = _SPACE.sub(" ", lowered).strip()
+    lowered = " ".join(lowered.split())  # str.split's whitespace is re's \s: one space
     return (
         _RETWEET.sub("", lowered).strip()
         if lowered.startswith("rt") or " rt " in lowered

@@ -8,7 +8,6 @@ sensitive, as ``unsure``, for a human to look at.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -21,13 +20,13 @@ from services.classifier.lexicon import (
     Cue,
     normalize,
 )
+from services.classifier.literals import required_literals
 from services.classifier.speech_acts import (
     ASKING,
-    NOT_PRAISE,
-    PRAISE,
     QUESTION_START,
     RHETORICAL,
     agrees,
+    praises,
     states_not_knowing,
 )
 from shared.events import Classification, Label, Severity
@@ -79,60 +78,6 @@ class Scan:
     def crisis(self) -> bool:
         """A certain first-person self-harm or suicide cue."""
         return any(hit.cue.intent for hit in self.certain(Label.SENSITIVE))
-
-
-_PLAIN = re.compile(r"[\w '-]+")
-
-
-def _alternatives(body: str) -> tuple[str, ...]:
-    """The alternatives of a group body when each one is plain text, else ()."""
-    parts = body.split("|")
-    return tuple(parts) if all(_PLAIN.fullmatch(part) for part in parts) else ()
-
-
-def required_literals(pattern: str) -> tuple[str, ...]:
-    """Plain texts of which every match of ``pattern`` contains at least one; () if unsure.
-
-    A cheap filter: a cue none of whose literals is in the text cannot match, so its regular
-    expression is not run (most comments fire no cue). Only plain characters and groups of
-    plain alternatives outside any quantifier count; a top-level alternation gives ().
-    """
-    candidates: list[tuple[str, ...]] = []
-    run, i = "", 0
-    while i < len(pattern):
-        char = pattern[i]
-        following = pattern[i + 1] if i + 1 < len(pattern) else ""
-        if char == "(":
-            depth, j = 1, i + 1
-            while depth and j < len(pattern):
-                depth += {"(": 1, ")": -1}.get(pattern[j], 0)
-                j += 1
-            quantifier = pattern[j] if j < len(pattern) else ""
-            options = _alternatives(pattern[i + 1 : j - 1])
-            if options and quantifier not in ("?", "*", "{"):
-                candidates.append(options)
-            candidates.append((run,))
-            run, i = "", j
-            continue
-        if char == "|":
-            return ()
-        if char.isalnum() or char in " '-":
-            if following in ("?", "*", "{"):
-                candidates.append((run,))
-                run = ""
-            else:
-                run += char
-        else:
-            candidates.append((run,))
-            run = ""
-            if char == "\\":
-                i += 1
-            elif char == "[":
-                i = pattern.index("]", i + 1)
-        i += 1
-    candidates.append((run,))
-    usable = [c for c in candidates if all(c)]
-    return max(usable, key=lambda c: min(len(part) for part in c), default=())
 
 
 _CUES = SENSITIVE_CUES + ABUSIVE_CUES
@@ -199,7 +144,7 @@ def scan(normalised: str, literals: Iterable[str] = _BY_LITERAL) -> Scan:
         question = "interrogative"
     # "t'es con ou quoi" asks without any other mark of a question.
     rhetorical = bool(question or " ou quoi" in normalised) and bool(RHETORICAL.search(normalised))
-    praise = bool(PRAISE.search(normalised)) and not NOT_PRAISE.search(normalised)
+    praise = praises(normalised)
     return Scan(
         hits=tuple(hits),
         question=question,

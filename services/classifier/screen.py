@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from services.classifier.lexicon import SENSITIVE_CUES, normalize
-from services.classifier.rules import required_literals
+from services.classifier.literals import required_literals
 from shared.events import Comment, CommentKind
 from shared.topics import COMMENTS_NORMALIZED, COMMENTS_PRIORITY
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 
+from services.classifier.literals import alternation_literals
+
 # The start of the comment or of one of its sentences or clauses ("Bonjour, est-ce que ...").
 _SENTENCE = r"(?:^|[.!;:,…]\s*|\n)"
 
@@ -165,6 +167,21 @@ _AGREEMENT_LITERALS = (
     "raison",
     "chance",
 )
+
+
+# One of which every ``PRAISE`` match holds (derived from the pattern, checked at import).
+_PRAISE_LITERALS = alternation_literals(PRAISE.pattern)
+if not _PRAISE_LITERALS:
+    raise RuntimeError("PRAISE must stay a word list each of whose words has a literal")
+
+
+def praises(normalised: str) -> bool:
+    """A praise word that no ``NOT_PRAISE`` turn empties, in an already-normalised text."""
+    return (
+        any(map(normalised.__contains__, _PRAISE_LITERALS))
+        and PRAISE.search(normalised) is not None
+        and NOT_PRAISE.search(normalised) is None
+    )
 
 
 def states_not_knowing(normalised: str) -> bool:

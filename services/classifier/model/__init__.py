@@ -39,8 +39,8 @@ class LocalClassifier:
         self._artefact = artefact
         self._deep = deep
         self._decider = Decider(artefact)
-        # Head-major copy: each head's weights are gathered from one contiguous row.
-        self._weights_by_head = np.ascontiguousarray(artefact.weights.T)
+        # float64, so that the sparse product sums as precisely as numpy's bincount did.
+        self._weights = artefact.weights.astype(np.float64)
         self.version: str = artefact.manifest.version
         if deep is not None:
             self.version = f"{self.version}+{deep.version}"
@@ -60,7 +60,7 @@ class LocalClassifier:
             return []
         normalised = [normalize(text) for text, _ in items]
         features = featurize(normalised, self._artefact.manifest.features)
-        raw = linear_scores(features, self._weights_by_head, self._artefact.bias)
+        raw = linear_scores(features, self._weights, self._artefact.bias)
         probs = calibrated(self._artefact, raw)
         scans = rules.scan_many(normalised)
         verdicts = [

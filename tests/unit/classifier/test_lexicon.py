@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from services.classifier.lexicon import ABUSIVE_CUES, SENSITIVE_CUES, Cue, normalize
-from services.classifier.rules import required_literals, scan
+from services.classifier.literals import alternation_literals, required_literals
+from services.classifier.rules import scan
+from services.classifier.speech_acts import NOT_PRAISE, PRAISE, praises
 from shared.events import Label
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "classifier"
@@ -128,3 +130,37 @@ def test_the_literal_filter_never_hides_a_match(cue: Cue) -> None:
 )
 def test_required_literals(pattern: str, literals: tuple[str, ...]) -> None:
     assert required_literals(pattern) == literals
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        (r"\b(great|thanks?|well done)\b", ("great", "thank", "well done")),
+        (r"\b(bravo|(très|super) top|love (it|this))\b", ("bravo", "très", "super", "love ")),
+        (r"\b(ab)|(cd)\b", ()),  # not one word list: two alternatives at the top level
+        (r"\b(great|.*)\b", ()),  # an alternative without a literal
+        (r"\bgreat\b", ()),
+        (r"\b(x\)|y)\b", ("x", "y")),
+    ],
+)
+def test_alternation_literals(pattern: str, literals: tuple[str, ...]) -> None:
+    assert alternation_literals(pattern) == literals
+
+
+def test_the_praise_filter_never_hides_a_praise_word() -> None:
+    literals = alternation_literals(PRAISE.pattern)
+    found = 0
+    for text in SAMPLES:
+        normalised = normalize(text)
+        if PRAISE.search(normalised):
+            found += 1
+            assert any(literal in normalised for literal in literals), text
+            assert praises(normalised) == (not NOT_PRAISE.search(normalised))
+        else:
+            assert not praises(normalised)
+    assert found > 20  # the fixtures hold praise in both languages
+
+
+@pytest.mark.parametrize("space", ["\t", "\n", "\u00a0", "\u2028", "\u3000", "\x1c", "  \r\n "])
+def test_every_unicode_space_becomes_one_space(space: str) -> None:
+    assert normalize(f" Merci{space}beaucoup{space}") == "merci beaucoup"

@@ -18,6 +18,7 @@ from services.classifier.model import (
 )
 from services.classifier.model import artefact as artefacts
 from services.classifier.model.artefact import Artefact, Band
+from services.classifier.model.features import FeatureConfig, featurize, linear_scores
 from shared.events import Label, Severity
 
 S, A, Q, P = Label.SENSITIVE, Label.ABUSIVE, Label.QUESTION, Label.PRAISE
@@ -274,3 +275,18 @@ def test_changed_thresholds_are_refused_under_the_old_version(
         load(tmp_path)
     renamed = artefacts.versioned(edited, original.weights.astype(np.float16), original.bias)
     assert renamed.version != original.manifest.version
+
+
+def test_linear_scores_equal_the_dense_product() -> None:
+    config = FeatureConfig(buckets_log2=10)
+    texts = ["merci pour la vidéo", "", "why would anyone do that?", "merci merci merci"]
+    weights = np.random.default_rng(3).normal(size=(config.buckets, 5))
+    bias = np.arange(5, dtype=np.float32)
+    features = featurize(texts, config)
+    dense = np.zeros((len(texts), config.buckets))
+    np.add.at(dense, (features.rows, features.cols), features.values)
+
+    scores = linear_scores(features, weights, bias)
+
+    assert scores.dtype == np.float32 and scores.shape == (4, 5)
+    np.testing.assert_allclose(scores, dense @ weights + bias, rtol=1e-5, atol=1e-5)
