@@ -28,6 +28,7 @@ from shared.events import Classification, Label, Severity
 
 QUESTION_MARK_END = rules.QUESTION_MARK_END
 LABELS = tuple(Label)  # iterating an Enum class is slow; this runs for every comment
+_WORD_CACHE_SIZE = 1 << 16  # words whose head weights are kept for rationales
 
 # Category heads: "<label>.<category>", reported when the label is given and p >= 0.5.
 CATEGORY_SEPARATOR = "."
@@ -55,8 +56,11 @@ class Decider:
             label: artefact.manifest.bands[label.value] for label in Label
         }
         self.version = artefact.manifest.version
-        self._weights_by_head = np.ascontiguousarray(artefact.weights.T)
-        self._buckets: dict[str, int] = {}  # word -> bucket, memoised for rationales
+        # word -> its weight in each label's head (LABELS order), memoised for rationales.
+        self._word_weights: dict[str, tuple[float, ...]] = {}
+        self._label_weights = np.ascontiguousarray(
+            artefact.weights[:, [self._heads[label.value] for label in LABELS]]
+        )
         self._features = artefact.manifest.features
         # Per comment, only indices: the heads of the four labels, and the category heads
         # ("<label>.<category>") with their label, in the manifest's order.
@@ -68,25 +72,30 @@ class Decider:
             if category
         )
 
-    def _word_buckets(self, text: str) -> tuple[list[str], npt.NDArray[np.intp]]:
-        words = list(dict.fromkeys(WORDS.findall(text)))
-        buckets = []
-        for word in words:
-            bucket = self._buckets.get(word)
-            if bucket is None:
-                if len(self._buckets) > 1 << 18:
-                    self._buckets.clear()
-                bucket = self._buckets[word] = word_bucket(word, self._features)
-            buckets.append(bucket)
-        return words, np.asarray(buckets, dtype=np.intp)
+    def _words_and_weights(self, text: str) -> list[tuple[str, tuple[float, ...]]]:
+        """The text's distinct words, each with its weight in every label's head."""
+        cache = self._word_weights
+        out = []
+        for word in dict.fromkeys(WORDS.findall(text)):
+            weights = cache.get(word)
+            if weights is None:
+                if len(cache) >= _WORD_CACHE_SIZE:
+                    cache.clear()
+                row = self._label_weights[word_bucket(word, self._features)]
+                weights = cache[word] = tuple(row.tolist())
+            out.append((word, weights))
+        return out
 
+    @staticmethod
     def _top_words(
-        self, words: list[str], buckets: npt.NDArray[np.intp], head: int, count: int = 3
+        words: list[tuple[str, tuple[float, ...]]], position: int, count: int = 3
     ) -> list[str]:
-        """The words of the text that pushed ``head`` up the most (for the rationale)."""
-        # One head's row only: gathering every head for every word costs more than the rest.
-        weights = self._weights_by_head[head].take(buckets).tolist()
-        ranked = sorted(zip(weights, words, strict=True), reverse=True)
+        """The words of the text that pushed one label's head up the most (for the rationale).
+
+        ``position`` is the label's place in ``LABELS``; ties go to the later word in
+        alphabetical order, as a sort of ``(weight, word)`` pairs gives.
+        """
+        ranked = sorted(((weights[position], word) for word, weights in words), reverse=True)
         return [word for weight, word in ranked[:count] if weight > 0]
 
     def decide(
@@ -102,8 +111,8 @@ class Decider:
         unsure: set[Label] = set()
         scores: dict[Label, float] = {}
         reasons = [hit.reason for hit in scan.hits]
-        word_buckets: tuple[list[str], npt.NDArray[np.intp]] | None = None
-        for label in LABELS:
+        words: list[tuple[str, tuple[float, ...]]] | None = None
+        for position, label in enumerate(LABELS):
             band = self._bands[label]
             certain_cue = bool(scan.certain(label))
             by_model = p[label] >= band.threshold
@@ -144,9 +153,10 @@ class Decider:
                 else p[label]
             )
             if by_model:
-                word_buckets = word_buckets or self._word_buckets(normalised)
-                words = self._top_words(*word_buckets, self._heads[label.value])
-                cue = f" ({', '.join(words)})" if words else ""
+                if words is None:
+                    words = self._words_and_weights(normalised)
+                top = self._top_words(words, position)
+                cue = f" ({', '.join(top)})" if top else ""
                 reasons.append(f"{label}:model {p[label]:.2f}{cue}")
         abusive_sure = bool(scan.certain(Label.ABUSIVE)) or (
             Label.ABUSIVE in labels and Label.ABUSIVE not in unsure
