@@ -3,7 +3,8 @@
 One process, one thread (OpenMP/OpenBLAS/MKL pinned to 1 before numpy loads): the shipped
 artefact (fast path + deep model for the unsure band) classifies ``BENCH_COMMENTS`` comments
 (default 20000, drawn from the training data or, without it, the hand-written sets) in
-batches of 1, 64 and 256, then once more in batches of 256 with the fast path alone. Reports
+batches of 1, 64 and 256, then once more in batches of 256 with the fast path alone; each
+``BENCH_ROUNDS`` times (default 3), the best round reported with the median beside it. Reports
 the blended throughput, the share of comments that reach the deep model and its cost per
 comment, per-batch latency percentiles and peak RSS, and writes
 ``bench/results/<utc time>-classifier.json``. Targets: 5,000 comments/s, 600 MB RSS.
@@ -55,11 +56,7 @@ def comments(count: int) -> list[str]:
     return [texts[i % len(texts)] for i in range(count)]
 
 
-def run(batch: int, texts: list[str], *, deep: bool = True) -> dict[str, float]:
-    from services.classifier.model import load_default
-
-    classifier = load_default(deep=deep)
-    classifier.classify_batch([(t, None) for t in texts[:batch]])  # warm-up
+def _round(classifier: Any, batch: int, texts: list[str]) -> dict[str, Any]:
     latencies: list[float] = []
     cpu_started = time.process_time()
     started = time.perf_counter()
@@ -70,14 +67,32 @@ def run(batch: int, texts: list[str], *, deep: bool = True) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     return {
-        "batch": batch,
-        "deep": deep,
-        "comments": len(texts),
         "comments_per_s": round(len(texts) / elapsed, 1),
         # On a shared machine wall time includes waiting for the CPU; this is per core.
         "comments_per_cpu_s": round(len(texts) / cpu, 1),
         "batch_p50_ms": round(percentile(latencies, 0.5) * 1000, 3),
         "batch_p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
+    }
+
+
+def run(batch: int, texts: list[str], *, deep: bool = True, rounds: int = 1) -> dict[str, Any]:
+    """The best of ``rounds`` runs over ``texts`` (the least disturbed by the host), with the
+    median rate beside it: on a shared machine one run moves by up to half."""
+    from services.classifier.model import load_default
+
+    classifier = load_default(deep=deep)
+    classifier.classify_batch([(t, None) for t in texts[:batch]])  # warm-up
+    measured = [_round(classifier, batch, texts) for _ in range(max(rounds, 1))]
+    best = max(measured, key=lambda r: r["comments_per_cpu_s"])
+    rates = sorted(r["comments_per_cpu_s"] for r in measured)
+    return {
+        "batch": batch,
+        "deep": deep,
+        "comments": len(texts),
+        **best,
+        "rounds": len(measured),
+        "comments_per_cpu_s_median": rates[len(rates) // 2],
+        "comments_per_cpu_s_rounds": [r["comments_per_cpu_s"] for r in measured],
     }
 
 
@@ -183,11 +198,12 @@ def main() -> None:
     version = load_default().version
     load_s = time.perf_counter() - started
     print(f"classifier {version}, {count} comments, one thread ...", flush=True)
+    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
     runs = [
-        run(batch, texts[: max(count // 10, 1000)] if batch == 1 else texts)
+        run(batch, texts[: max(count // 10, 1000)] if batch == 1 else texts, rounds=rounds)
         for batch in (1, 64, 256)
     ]
-    runs.append(run(256, texts, deep=False))
+    runs.append(run(256, texts, deep=False, rounds=rounds))
     share, deep_ms = deep_cost(texts)
     alone = runs[3]["comments_per_cpu_s"]
     # The fast path's rate plus the deep model's measured cost on the share that reaches it
@@ -215,11 +231,16 @@ def main() -> None:
         "service_path": service,
         "load_average": Path("/proc/loadavg").read_text().split()[:3],
     }
-    print(f"{'batch':>6}{'deep':>6}{'comments/s':>13}{'per CPU-s':>11}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"best of {rounds} rounds per line (median per CPU-second beside it)")
+    print(
+        f"{'batch':>6}{'deep':>6}{'comments/s':>13}{'per CPU-s':>11}{'median':>9}"
+        f"{'p50 ms':>10}{'p99 ms':>10}"
+    )
     for r in runs:
         print(
             f"{r['batch']:>6}{'on' if r['deep'] else 'off':>6}{r['comments_per_s']:>13.0f}"
-            f"{r['comments_per_cpu_s']:>11.0f}{r['batch_p50_ms']:>10.2f}{r['batch_p99_ms']:>10.2f}"
+            f"{r['comments_per_cpu_s']:>11.0f}{r['comments_per_cpu_s_median']:>9.0f}"
+            f"{r['batch_p50_ms']:>10.2f}{r['batch_p99_ms']:>10.2f}"
         )
     print(
         f"deep model: {100 * share:.1f} % of comments reach it, {deep_ms:.3f} ms CPU each;"
