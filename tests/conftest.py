@@ -9,6 +9,7 @@ import pytest
 
 from tests.databases import asyncpg_dsn as dsn_of
 from tests.databases import create_database, drop_database
+from tests.loops import LEFT_OPEN, close_left_open_here
 
 
 def _required(name: str) -> str:
@@ -16,6 +17,20 @@ def _required(name: str) -> str:
     if not value:
         pytest.fail(f"{name} is not set: run the tests with `make test` (or `make services-up`)")
     return value
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def nothing_left_open() -> AsyncIterator[None]:
+    """The session's loop closes with no connection open on it (see ``tests/loops.py``)."""
+    yield
+    await close_left_open_here("the session's loop")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if LEFT_OPEN:
+        terminalreporter.section("connections left open, closed with their loop")
+        for line in LEFT_OPEN:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

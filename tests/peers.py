@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -43,6 +44,14 @@ class RecordingServer:
             return list(self.requests)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up before the answer (its timeout, on purpose) is not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def recording_server() -> Iterator[RecordingServer]:
     state = RecordingServer(port=0)
@@ -68,7 +77,7 @@ def recording_server() -> Iterator[RecordingServer]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

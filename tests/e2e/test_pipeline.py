@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.notifier.webhook import verify
 from shared.bus.kafka import topic_partitions
 from shared.topics import COMMENT_TOPICS, COMMENTS_RAW
+from tests.loops import run_on_own_loop
 from tests.peers import RecordingServer, recording_server
 from vigie.groups import PIPELINE_GROUPS
 from vigie.stack import Stack
@@ -99,11 +100,7 @@ def stack(
         "VIGIE_DELIVERY_BACKOFF_S": "0.2",
         "VIGIE_KAFKA_GROUP_PREFIX": GROUP_PREFIX,
     }
-    loop = asyncio.new_event_loop()  # not made current: the tests' own loop stays in place
-    try:
-        loop.run_until_complete(skip_backlog(kafka_bootstrap, GROUP_PREFIX))
-    finally:
-        loop.close()
+    run_on_own_loop(skip_backlog(kafka_bootstrap, GROUP_PREFIX), "e2e stack: skip backlog")
     services = Stack(env, log_dir=workdir / "logs", ports=PORTS)
     try:
         services.start(timeout_s=120)

@@ -6,7 +6,6 @@ At the end, one table says, per scenario, what was sent and what became of it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from shared.storage.migrate import upgrade_async
 from tests.faults.nodes import KafkaNode, PostgresNode, free_port
 from tests.faults.reconcile import Tally
 from tests.faults.traffic import DISCOURSE_SECRET, GENERIC_SECRET, META_PAGE, META_SECRET
+from tests.loops import run_on_own_loop
 from tests.peers import RecordingServer, recording_server
 from vigie.stack import Stack
 
@@ -58,11 +58,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         kafka.start()
         postgres.start()
         postgres.create_database()
-        loop = asyncio.new_event_loop()  # not made current: the tests' own loop stays
-        try:
-            loop.run_until_complete(upgrade_async(postgres.url))
-        finally:
-            loop.close()
+        run_on_own_loop(upgrade_async(postgres.url), "faults rig: migrations")
         with recording_server() as receiver:
             receiver.reply = json.dumps({"id": "peer-1", "success": True}).encode()
             env = {

@@ -8,7 +8,6 @@ PostgreSQL binaries) but keep their state in a folder of their own and listen on
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import glob
 import os
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.loops import run_on_own_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_LIBS = ROOT / ".local" / "kafka" / "libs"
@@ -163,11 +164,7 @@ class KafkaNode:
                 with contextlib.suppress(Exception):
                     await admin.close()
 
-        loop = asyncio.new_event_loop()  # never made current: callers' loops stay in place
-        try:
-            return loop.run_until_complete(ask())
-        finally:
-            loop.close()
+        return run_on_own_loop(ask(), "faults rig: broker probe")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None:

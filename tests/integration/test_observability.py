@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_pipeline import skip_backlog
+from tests.loops import run_on_own_loop
 from tests.observability import (
     DASHBOARDS,
     PROMETHEUS_CONFIG,
@@ -248,11 +249,7 @@ def stack(
     # Consumer groups of its own: another stack on the shared broker takes none of its records.
     prefix = f"observability-{uuid.uuid4().hex[:8]}-"
     env["VIGIE_KAFKA_GROUP_PREFIX"] = prefix
-    loop = asyncio.new_event_loop()  # not made current: the tests' own loop stays in place
-    try:
-        loop.run_until_complete(skip_backlog(kafka_bootstrap, prefix))
-    finally:
-        loop.close()
+    run_on_own_loop(skip_backlog(kafka_bootstrap, prefix), "observability stack: skip backlog")
     services = Stack(env, log_dir=workdir / "logs", ports=ports)
     try:
         services.start(timeout_s=120)
