@@ -48,17 +48,8 @@ async def close_left_open_here(where: str) -> None:
 def run_on_own_loop(coro: Coroutine[Any, Any, T], where: str) -> T:
     """Run ``coro`` on a new loop, never made current (the tests' own loop stays in place),
     and close that loop with nothing left open on it."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
+    with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
         try:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(close_left_open_here(where))
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            return runner.run(coro)
         finally:
-            loop.close()
+            runner.run(close_left_open_here(where))
